@@ -1,0 +1,119 @@
+"""Create, check and delete Kafka topics, and wait until a broker really serves requests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
+
+from schemas.errors import LivenessError
+
+# CreateTopics/DeleteTopics ask the broker to wait this long for the controller.
+_ADMIN_TIMEOUT_MS = 30_000
+# One readiness attempt must not hang on a socket the broker accepted but does not serve yet.
+_PROBE_TIMEOUT_S = 5.0
+_PROBE_INTERVAL_S = 0.2
+
+
+class TopicMismatchError(LivenessError):
+    """A topic already exists with a partition count other than the one asked for.
+
+    Session-keyed topics are joined by partition, so a silently accepted mismatch
+    would send a session's frames and its start to different verifier instances.
+    """
+
+    reason_code = "TOPIC_MISMATCH"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What a topic must look like: name, partition count, topic-level config."""
+
+    name: str
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+    # aiokafka speaks CreateTopics v3, which cannot say "broker default" (-1), so it is explicit.
+    replication_factor: int = 1
+
+
+@asynccontextmanager
+async def _admin(bootstrap: str, request_timeout_ms: int = 40_000) -> AsyncIterator[AIOKafkaAdminClient]:
+    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms)
+    try:
+        await client.start()
+        yield client
+    finally:
+        await client.close()
+
+
+async def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> None:
+    """Create the topics that are missing; existing ones must have the partition count asked for."""
+    if not specs:
+        return
+    async with _admin(bootstrap) as admin:
+        response = await admin.create_topics(
+            [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config)) for s in specs],
+            timeout_ms=_ADMIN_TIMEOUT_MS,
+        )
+        existing = []
+        for name, code, message in response.topic_errors:
+            if code == TopicAlreadyExistsError.errno:
+                existing.append(name)
+            elif code:
+                raise for_code(code)(f"creating topic {name!r}: {message}")
+        if existing:
+            await _check_partitions(admin, [s for s in specs if s.name in existing])
+
+
+async def _check_partitions(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+    for spec in specs:
+        found = len(described[spec.name]["partitions"])
+        if found != spec.partitions:
+            raise TopicMismatchError(
+                f"topic {spec.name!r} exists with {found} partitions, {spec.partitions} wanted; "
+                "delete it or change the spec (partition counts cannot shrink)"
+            )
+
+
+async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
+    """Delete the named topics; names that do not exist are not an error."""
+    if not names:
+        return
+    async with _admin(bootstrap) as admin:
+        response = await admin.delete_topics(list(names), timeout_ms=_ADMIN_TIMEOUT_MS)
+        for name, code in response.topic_error_codes:
+            if code and code != UnknownTopicOrPartitionError.errno:
+                raise for_code(code)(f"deleting topic {name!r}")
+
+
+async def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> str:
+    """Wait until the broker lists a live broker and a controller in its metadata; return the cluster id.
+
+    An open port is not enough: a KRaft broker accepts connections before it is
+    unfenced, and a topic created then fails with INVALID_REPLICATION_FACTOR.
+    Raises TimeoutError with the last failure when the time is up.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last_failure: object = "no attempt made"
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            async with asyncio.timeout(min(remaining, _PROBE_TIMEOUT_S)):
+                cluster = await _describe_cluster(bootstrap, request_timeout_ms=int(_PROBE_TIMEOUT_S * 1000))
+            if cluster["brokers"] and cluster["controller_id"] >= 0:
+                return str(cluster["cluster_id"])
+            last_failure = f"metadata lists no live broker yet: {cluster}"
+        except (KafkaError, OSError, TimeoutError) as exc:
+            last_failure = exc
+        await asyncio.sleep(_PROBE_INTERVAL_S)
+    raise TimeoutError(f"Kafka at {bootstrap} not ready after {timeout_s:.0f} s; last failure: {last_failure!r}")
+
+
+async def _describe_cluster(bootstrap: str, request_timeout_ms: int) -> dict[str, object]:
+    async with _admin(bootstrap, request_timeout_ms=request_timeout_ms) as admin:
+        return await admin.describe_cluster()

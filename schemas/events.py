@@ -1,0 +1,530 @@
+"""The events that flow through the pipeline, as frozen records.
+
+Every JSON event carries ``kind`` and ``v`` (its schema version) so a consumer
+can tell what it reads. Frames are the exception: their value is the raw JPEG
+and their metadata travels in Kafka headers (see ``schemas.codec``), which keeps
+the heaviest payload free of base64 and JSON parsing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.errors import SchemaError, UnsupportedVersionError
+
+SCHEMA_VERSION = 1
+
+# FaceMesh indices the verifier reads, in the order they are sent. Sending this
+# subset instead of all 468 points keeps an observation under 2 KB while giving
+# the checks what they need: the nose against the cheeks and jaw (non-planarity),
+# eye corners (yaw), eyelids (blink) and the face outline (box, continuity).
+LANDMARK_SUBSET: tuple[int, ...] = (
+    1,
+    4,
+    5,
+    6,
+    195,
+    197,
+    168,
+    2,
+    98,
+    327,  # nose tip, ridge, base, nostrils
+    10,
+    151,
+    9,
+    152,
+    175,  # forehead, chin
+    33,
+    133,
+    362,
+    263,  # eye corners: outer right, inner right, inner left, outer left
+    160,
+    158,
+    144,
+    153,
+    159,
+    145,  # right eyelids
+    385,
+    387,
+    380,
+    373,
+    386,
+    374,  # left eyelids
+    70,
+    105,
+    300,
+    334,  # brows
+    234,
+    454,
+    127,
+    356,
+    93,
+    323,  # face sides
+    50,
+    280,
+    123,
+    352,  # cheeks
+    61,
+    291,
+    0,
+    17,
+    13,
+    14,  # mouth
+    172,
+    397,
+    136,
+    365,
+    58,
+    288,  # jaw
+)
+_SUBSET_POSITION = {index: position for position, index in enumerate(LANDMARK_SUBSET)}
+
+
+def _require(data: Mapping[str, Any], key: str) -> Any:
+    try:
+        return data[key]
+    except KeyError:
+        raise SchemaError(f"missing field {key!r}") from None
+    except TypeError:
+        raise SchemaError(f"expected an object, got {type(data).__name__}") from None
+
+
+def _int(data: Mapping[str, Any], key: str, *, minimum: int = 0) -> int:
+    value = _require(data, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaError(f"field {key!r} must be an integer")
+    if value < minimum or value > 2**53:
+        raise SchemaError(f"field {key!r} out of range: {value}")
+    return value
+
+
+def _float(data: Mapping[str, Any], key: str) -> float:
+    value = _require(data, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SchemaError(f"field {key!r} must be a number")
+    if not math.isfinite(value) or abs(value) > 1e9:
+        raise SchemaError(f"field {key!r} must be a finite number")
+    return float(value)
+
+
+def _str(data: Mapping[str, Any], key: str, *, max_len: int = 256) -> str:
+    value = _require(data, key)
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise SchemaError(f"field {key!r} must be a non-empty string of at most {max_len} chars")
+    return value
+
+
+def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
+    return None if data.get(key) is None else _str(data, key)
+
+
+def _check_header(data: Mapping[str, Any], kind: str) -> None:
+    if not isinstance(data, Mapping):
+        raise SchemaError(f"expected an object, got {type(data).__name__}")
+    if data.get("kind") != kind:
+        raise SchemaError(f"expected kind {kind!r}, got {data.get('kind')!r}")
+    version = data.get("v")
+    if version != SCHEMA_VERSION:
+        raise UnsupportedVersionError(f"{kind} schema version {version!r} is not {SCHEMA_VERSION}")
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned rectangle in image pixels."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+    @property
+    def right(self) -> float:
+        return self.left + self.width
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.height
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.left + self.width / 2, self.top + self.height / 2)
+
+    def contains_box(self, other: Box) -> bool:
+        return (
+            other.left >= self.left
+            and other.top >= self.top
+            and other.right <= self.right
+            and other.bottom <= self.bottom
+        )
+
+    def contains_point(self, x: float, y: float) -> bool:
+        return self.left <= x <= self.right and self.top <= y <= self.bottom
+
+    def widened(self, fraction: float) -> Box:
+        """This box grown by ``fraction`` of its width and height on every side."""
+        dx, dy = self.width * fraction, self.height * fraction
+        return Box(self.left - dx, self.top - dy, self.width + 2 * dx, self.height + 2 * dy)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Box:
+        box = cls(_float(data, "left"), _float(data, "top"), _float(data, "width"), _float(data, "height"))
+        if box.width <= 0 or box.height <= 0:
+            raise SchemaError("box width and height must be positive")
+        return box
+
+
+CHALLENGE_TYPES = ("nose", "turn", "blink")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """What the person is asked to do, drawn by the server for one session.
+
+    ``nose`` is the target box of the nose challenge; ``sequence`` the head
+    directions of the turn challenge (e.g. ``("left", "right")``); ``blinks``
+    the number of blinks of the blink challenge.
+    """
+
+    type: str
+    image_width: int
+    image_height: int
+    area: Box
+    nose: Box | None = None
+    sequence: tuple[str, ...] = ()
+    blinks: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "type": self.type,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
+            "area": _box_dict(self.area),
+        }
+        if self.nose is not None:
+            data["nose"] = _box_dict(self.nose)
+        if self.sequence:
+            data["sequence"] = list(self.sequence)
+        if self.blinks:
+            data["blinks"] = self.blinks
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Challenge:
+        kind = _str(data, "type")
+        if kind not in CHALLENGE_TYPES:
+            raise SchemaError(f"unknown challenge type {kind!r}")
+        nose = Box.from_dict(data["nose"]) if data.get("nose") is not None else None
+        if kind == "nose" and nose is None:
+            raise SchemaError("a nose challenge needs a nose box")
+        sequence = data.get("sequence", [])
+        if not isinstance(sequence, list) or not all(s in ("left", "right", "up", "down") for s in sequence):
+            raise SchemaError("sequence must be a list of left/right/up/down")
+        blinks = data.get("blinks", 0)
+        if isinstance(blinks, bool) or not isinstance(blinks, int) or not 0 <= blinks <= 10:
+            raise SchemaError("blinks must be an integer from 0 to 10")
+        return cls(
+            type=kind,
+            image_width=_int(data, "image_width", minimum=16),
+            image_height=_int(data, "image_height", minimum=16),
+            area=Box.from_dict(_require(data, "area")),
+            nose=nose,
+            sequence=tuple(sequence),
+            blinks=blinks,
+        )
+
+
+def _box_dict(box: Box) -> dict[str, float]:
+    return {"left": box.left, "top": box.top, "width": box.width, "height": box.height}
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    """A challenge was issued: the verifier starts following the session."""
+
+    session_id: str
+    challenge: Challenge
+    issued_at_ms: int
+    expires_at_ms: int
+    token: str
+    kind: str = field(default="session_started", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "v": SCHEMA_VERSION,
+            "session_id": self.session_id,
+            "challenge": self.challenge.to_dict(),
+            "issued_at_ms": self.issued_at_ms,
+            "expires_at_ms": self.expires_at_ms,
+            "token": self.token,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SessionStarted:
+        _check_header(data, "session_started")
+        return cls(
+            session_id=_str(data, "session_id"),
+            challenge=Challenge.from_dict(_require(data, "challenge")),
+            issued_at_ms=_int(data, "issued_at_ms"),
+            expires_at_ms=_int(data, "expires_at_ms"),
+            token=_str(data, "token", max_len=1024),
+        )
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    """The client says it has sent its last frame; the verifier decides now."""
+
+    session_id: str
+    ended_at_ms: int
+    last_seq: int
+    kind: str = field(default="session_ended", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "v": SCHEMA_VERSION,
+            "session_id": self.session_id,
+            "ended_at_ms": self.ended_at_ms,
+            "last_seq": self.last_seq,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SessionEnded:
+        _check_header(data, "session_ended")
+        return cls(
+            session_id=_str(data, "session_id"),
+            ended_at_ms=_int(data, "ended_at_ms"),
+            last_seq=_int(data, "last_seq"),
+        )
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    """Metadata of one camera frame; the JPEG itself is the Kafka record value."""
+
+    session_id: str
+    seq: int
+    captured_at_ms: int
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in a frame, in image pixels (z in pixels too, relative depth)."""
+
+    box: Box
+    nose: tuple[float, float]
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
+    landmarks: tuple[float, ...]  # x, y, z per LANDMARK_SUBSET index, flattened
+
+    def point(self, mesh_index: int) -> tuple[float, float, float]:
+        """The (x, y, z) of a FaceMesh landmark that is part of ``LANDMARK_SUBSET``."""
+        i = 3 * _SUBSET_POSITION[mesh_index]
+        return (self.landmarks[i], self.landmarks[i + 1], self.landmarks[i + 2])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": _box_dict(self.box),
+            "nose": list(self.nose),
+            "yaw_deg": self.yaw_deg,
+            "pitch_deg": self.pitch_deg,
+            "roll_deg": self.roll_deg,
+            "landmarks": list(self.landmarks),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Face:
+        nose = _require(data, "nose")
+        landmarks = _require(data, "landmarks")
+        if not isinstance(nose, list) or len(nose) != 2:
+            raise SchemaError("nose must be [x, y]")
+        if not isinstance(landmarks, list) or len(landmarks) != 3 * len(LANDMARK_SUBSET):
+            raise SchemaError(f"landmarks must hold {3 * len(LANDMARK_SUBSET)} numbers")
+        values = tuple(_finite(v) for v in landmarks)
+        return cls(
+            box=Box.from_dict(_require(data, "box")),
+            nose=(_finite(nose[0]), _finite(nose[1])),
+            yaw_deg=_float(data, "yaw_deg"),
+            pitch_deg=_float(data, "pitch_deg"),
+            roll_deg=_float(data, "roll_deg"),
+            landmarks=values,
+        )
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SchemaError("expected a finite number")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one frame showed, as computed by a processor.
+
+    ``received_at_ms`` is the broker's append time of the frame (server clock);
+    ``captured_at_ms`` is the client's claim and is only compared against it.
+    """
+
+    session_id: str
+    seq: int
+    captured_at_ms: int
+    received_at_ms: int
+    image_width: int
+    image_height: int
+    faces: tuple[Face, ...]
+    inference_ms: float = 0.0
+    # Set when the frame could not be analysed (it also went to the dead-letter topic),
+    # so the verifier knows the frame existed instead of waiting for it.
+    error: str | None = None
+    kind: str = field(default="observation", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "v": SCHEMA_VERSION,
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "captured_at_ms": self.captured_at_ms,
+            "received_at_ms": self.received_at_ms,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
+            "faces": [face.to_dict() for face in self.faces],
+            "inference_ms": self.inference_ms,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Observation:
+        _check_header(data, "observation")
+        faces = _require(data, "faces")
+        if not isinstance(faces, list) or len(faces) > 16:
+            raise SchemaError("faces must be a list of at most 16 faces")
+        return cls(
+            session_id=_str(data, "session_id"),
+            seq=_int(data, "seq"),
+            captured_at_ms=_int(data, "captured_at_ms"),
+            received_at_ms=_int(data, "received_at_ms"),
+            image_width=_int(data, "image_width", minimum=1),
+            image_height=_int(data, "image_height", minimum=1),
+            faces=tuple(Face.from_dict(face) for face in faces),
+            inference_ms=_float(data, "inference_ms"),
+            error=_optional_str(data, "error"),
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measured check of a decision: its value, the limit it was held to, and the verdict."""
+
+    name: str
+    value: float | None
+    threshold: float | None
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "threshold": self.threshold, "passed": self.passed}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The one verdict of a session. ``reason`` is ``PASSED`` exactly when ``outcome`` is ``pass``."""
+
+    session_id: str
+    outcome: str  # "pass" | "fail"
+    reason: str
+    challenge_type: str
+    checks: tuple[Check, ...]
+    frames_used: int
+    frames_ignored: int
+    started_at_ms: int
+    decided_at_ms: int
+    kind: str = field(default="decision", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "v": SCHEMA_VERSION,
+            "session_id": self.session_id,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "challenge_type": self.challenge_type,
+            "checks": [check.to_dict() for check in self.checks],
+            "frames_used": self.frames_used,
+            "frames_ignored": self.frames_ignored,
+            "started_at_ms": self.started_at_ms,
+            "decided_at_ms": self.decided_at_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        _check_header(data, "decision")
+        checks = tuple(
+            Check(c["name"], c.get("value"), c.get("threshold"), bool(c["passed"]))
+            for c in _require(data, "checks")
+        )
+        return cls(
+            session_id=_str(data, "session_id"),
+            outcome=_str(data, "outcome"),
+            reason=_str(data, "reason"),
+            challenge_type=_str(data, "challenge_type"),
+            checks=checks,
+            frames_used=_int(data, "frames_used"),
+            frames_ignored=_int(data, "frames_ignored"),
+            started_at_ms=_int(data, "started_at_ms"),
+            decided_at_ms=_int(data, "decided_at_ms"),
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An input that could not be processed, with the reason and where it came from."""
+
+    reason: str
+    detail: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    session_id: str | None
+    payload_bytes: int
+    payload_head: str  # first bytes of the payload, hex, for diagnosis
+    occurred_at_ms: int
+    kind: str = field(default="dead_letter", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "v": SCHEMA_VERSION,
+            "reason": self.reason,
+            "detail": self.detail,
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+            "session_id": self.session_id,
+            "payload_bytes": self.payload_bytes,
+            "payload_head": self.payload_head,
+            "occurred_at_ms": self.occurred_at_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeadLetter:
+        _check_header(data, "dead_letter")
+        return cls(
+            reason=_str(data, "reason"),
+            detail=str(_require(data, "detail")),
+            source_topic=_str(data, "source_topic"),
+            source_partition=_int(data, "source_partition"),
+            source_offset=_int(data, "source_offset"),
+            session_id=data.get("session_id"),
+            payload_bytes=_int(data, "payload_bytes"),
+            payload_head=str(_require(data, "payload_head")),
+            occurred_at_ms=_int(data, "occurred_at_ms"),
+        )

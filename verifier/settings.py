@@ -1,0 +1,42 @@
+"""Thresholds and limits of the verifier, in one frozen record passed inward from the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VerifierSettings:
+    """Every number a decision depends on. Defaults are documented in the README with their origin."""
+
+    # Framing (the AWS sample's geometry; fill is the successor framework's 20%).
+    min_face_fill: float = 0.20
+    area_tolerance: float = 0.05  # the face may leave the area box by 5% per side once framed
+    nose_tolerance: float = 0.55  # the nose box is widened by 55% per side, as in the sample
+    area_timeout_s: float = 10.0
+    challenge_timeout_s: float = 10.0
+    # Frames without a face are forgiven up to these counts (detection misses on motion blur).
+    max_missed_faces: int = 5
+    max_consecutive_missed_faces: int = 3
+    # Final checks of the nose and turn challenges.
+    max_trajectory_rms: float = 0.02  # the successor framework's value, normalised coordinates
+    min_rotation_deg: float = 8.0
+    wrong_direction_deg: float = 8.0
+    min_turn_deg: float = 15.0
+    min_nonplanarity: float = 0.012  # homography residual over face size
+    # Continuity: how far the nose and the face may move between consecutive frames.
+    max_nose_jump: float = 0.30  # in face widths per frame step
+    max_scale_jump: float = 0.25  # relative change of face width per frame step
+    # Blink challenge.
+    blink_closed_ratio: float = 0.60  # eyes closed below this share of the open eye-aspect-ratio
+    blink_open_ratio: float = 0.85
+    # Clocks: the client's capture times may not drift from the server's receive times.
+    max_clock_offset_ms: int = 120_000
+    max_clock_drift_ms: int = 2_000
+    # Sequence handling.
+    reorder_window: int = 6
+    max_missing_frames: int = 8
+    # Limits.
+    max_frames: int = 300
+    max_session_s: float = 30.0
+    idle_timeout_s: float = 5.0
