@@ -7,6 +7,7 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -18,7 +19,6 @@ import sys
 import time
 import uuid
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -64,14 +64,14 @@ def kafka_version(pom: Path = POM) -> str:
     return match.group(1).strip()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class BrokerConfig:
     """Where and how the local broker runs."""
 
     data_dir: Path
     port: int = 9092
     controller_port: int = 9093
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_dir: Path = dataclasses.field(default_factory=default_cache_dir)
     heap_opts: str = "-Xms512m -Xmx1g"
 
     @property
@@ -127,7 +127,8 @@ class LocalBroker:
     """
 
     def __init__(self, config: BrokerConfig) -> None:
-        self.config = config
+        # Absolute, because the data dir ends up in the JVM's command line, where `stop` looks for it.
+        self.config = dataclasses.replace(config, data_dir=config.data_dir.resolve())
         self.startup_s: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._console: IO[bytes] | None = None
@@ -159,7 +160,9 @@ class LocalBroker:
         started_at = time.monotonic()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         properties = _write_server_properties(config)
-        java = _require_executable("java", "install a JDK 17+ (Debian: apt-get install openjdk-17-jre-headless)")
+        java = _require_executable(
+            "java", "install a JDK 17+ (Debian: apt-get install openjdk-17-jre-headless)"
+        )
         if not (config.log_dirs / "meta.properties").is_file():
             _format_storage(java, lib, config, properties)
         try:
@@ -171,7 +174,7 @@ class LocalBroker:
         self.startup_s = time.monotonic() - started_at
 
     def stop(self, timeout_s: float = 30) -> None:
-        """SIGTERM the broker's process group (a clean shutdown), SIGKILL it if still alive after timeout_s."""
+        """SIGTERM the broker's process group (clean shutdown); SIGKILL it if alive after timeout_s."""
         process, self._process = self._process, None
         if process is not None:
             _signal_group(process.pid, signal.SIGTERM)
@@ -237,11 +240,9 @@ class LocalBroker:
             )
 
     def _await_metadata(self, deadline: float) -> str:
-        from liveness.topics_admin import wait_for_broker  # aiokafka only when a broker is started
-
         try:
-            return _run_coroutine(wait_for_broker(self.bootstrap, max(deadline - time.monotonic(), 1.0)))
-        except TimeoutError as exc:
+            return wait_until_ready(self.bootstrap, max(deadline - time.monotonic(), 1.0))
+        except BrokerStartError as exc:
             self._raise_if_exited()
             raise BrokerStartError(self._failure(str(exc))) from exc
 
@@ -251,11 +252,55 @@ class LocalBroker:
 
     def _failure(self, what: str) -> str:
         config = self.config
+        server_log = config.data_dir / "server.log"
+        # The console has the errors (and JVM failures); the INFO log shows how far start-up got.
         return (
             f"Kafka broker at {config.bootstrap} {what}.\n"
-            f"--- last lines of {config.console_log} (full log: {config.data_dir / 'server.log'}) ---\n"
-            f"{_tail_file(config.console_log)}"
+            f"--- end of {config.console_log} ---\n{_tail_file(config.console_log)}\n"
+            f"--- end of {server_log} ---\n{_tail_file(server_log, lines=10)}"
         )
+
+
+def wait_until_ready(bootstrap: str, timeout_s: float = 30.0) -> str:
+    """Block until the broker at bootstrap can create topics; return its cluster id.
+
+    For brokers this process did not start (CI's, LIVENESS_BOOTSTRAP).
+    """
+    from liveness.topics_admin import wait_for_broker  # aiokafka only when a broker is used
+
+    try:
+        return _run_coroutine(wait_for_broker(bootstrap, timeout_s))
+    except TimeoutError as exc:
+        raise BrokerStartError(str(exc)) from exc
+
+
+def free_ports(count: int = 2) -> list[int]:
+    """Ports on 127.0.0.1 that were free a moment ago (for a broker per test session)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [
+            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)
+        ]
+        # All bound at once, so the kernel cannot hand out the same port twice.
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def stop_detached(config: BrokerConfig, timeout_s: float = 30) -> bool:
+    """Stop the broker a `start` left running on config.data_dir; return False if none was running."""
+    pid = _read_pid(config.pid_file)
+    if pid is None or not _is_our_broker(pid, config):
+        config.pid_file.unlink(missing_ok=True)
+        return False
+    _signal_group(pid, signal.SIGTERM)
+    # Not our child: poll for it to vanish (init reaps it) instead of waitpid.
+    deadline = time.monotonic() + timeout_s
+    while _is_our_broker(pid, config) and time.monotonic() < deadline:
+        time.sleep(_POLL_S)
+    if _is_our_broker(pid, config):
+        _signal_group(pid, signal.SIGKILL)
+    config.pid_file.unlink(missing_ok=True)
+    return True
 
 
 def _log_opts(config: BrokerConfig) -> list[str]:
@@ -276,7 +321,9 @@ def _format_storage(java: str, lib: Path, config: BrokerConfig, properties: Path
     command += ["-t", _random_cluster_id(), "-c", str(properties)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise BrokerStartError(f"formatting {config.log_dirs} failed:\n{_tail(result.stdout + result.stderr)}")
+        raise BrokerStartError(
+            f"formatting {config.log_dirs} failed:\n{_tail(result.stdout + result.stderr)}"
+        )
 
 
 def _random_cluster_id() -> str:
@@ -301,11 +348,12 @@ def _cluster_id(config: BrokerConfig) -> str | None:
 
 
 def _run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run, also from code that already runs inside an event loop (then in a helper thread)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
+    """Run a coroutine to completion from blocking code, in a helper thread.
+
+    The thread keeps it working when the caller already runs an event loop
+    (asyncio.run would refuse) and leaves the caller's current loop untouched
+    (asyncio.run resets it to None, which upsets pytest-asyncio's loops).
+    """
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
 
@@ -372,24 +420,7 @@ def _tail_file(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
     try:
         return _tail(path.read_text(errors="replace"), lines)
     except FileNotFoundError:
-        return "(no log written)"
-
-
-def stop_detached(config: BrokerConfig, timeout_s: float = 30) -> bool:
-    """Stop the broker a `start` left running on config.data_dir; return False if none was running."""
-    pid = _read_pid(config.pid_file)
-    if pid is None or not _is_our_broker(pid, config):
-        config.pid_file.unlink(missing_ok=True)
-        return False
-    _signal_group(pid, signal.SIGTERM)
-    # Not our child: poll for it to vanish (init reaps it) instead of waitpid.
-    deadline = time.monotonic() + timeout_s
-    while _is_our_broker(pid, config) and time.monotonic() < deadline:
-        time.sleep(_POLL_S)
-    if _is_our_broker(pid, config):
-        _signal_group(pid, signal.SIGKILL)
-    config.pid_file.unlink(missing_ok=True)
-    return True
+        return "(not written)"
 
 
 def _follow(path: Path, broker: LocalBroker, offset: int) -> None:
@@ -469,7 +500,9 @@ def _cmd_start(config: BrokerConfig, timeout_s: float) -> int:
     broker.start(timeout_s)
     # Leave the JVM running; its pid file lets `stop` find it later.
     print(broker.bootstrap)
-    print(f"pid {broker.pid}, started in {broker.startup_s:.1f} s, logs in {config.data_dir}", file=sys.stderr)
+    print(
+        f"pid {broker.pid}, started in {broker.startup_s:.1f} s, logs in {config.data_dir}", file=sys.stderr
+    )
     return 0
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
@@ -56,7 +57,10 @@ async def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> None:
         return
     async with _admin(bootstrap) as admin:
         response = await admin.create_topics(
-            [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config)) for s in specs],
+            [
+                NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config))
+                for s in specs
+            ],
             timeout_ms=_ADMIN_TIMEOUT_MS,
         )
         existing = []
@@ -111,9 +115,11 @@ async def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> str:
         except (KafkaError, OSError, TimeoutError) as exc:
             last_failure = exc
         await asyncio.sleep(_PROBE_INTERVAL_S)
-    raise TimeoutError(f"Kafka at {bootstrap} not ready after {timeout_s:.0f} s; last failure: {last_failure!r}")
+    raise TimeoutError(
+        f"Kafka at {bootstrap} not ready after {timeout_s:.0f} s; last failure: {last_failure!r}"
+    )
 
 
-async def _describe_cluster(bootstrap: str, request_timeout_ms: int) -> dict[str, object]:
+async def _describe_cluster(bootstrap: str, request_timeout_ms: int) -> dict[str, Any]:
     async with _admin(bootstrap, request_timeout_ms=request_timeout_ms) as admin:
         return await admin.describe_cluster()

@@ -1,8 +1,8 @@
 """Errors of the processors: an input frame that cannot be analysed goes to the dead letters.
 
-    LivenessError (schemas.errors)
-    ├── CorruptFrameError    CORRUPT_FRAME    not a JPEG, malformed, truncated, undecodable
-    └── FrameTooLargeError   FRAME_TOO_LARGE  too many bytes or pixels (refused before decoding)
+LivenessError (schemas.errors)
+├── CorruptFrameError    CORRUPT_FRAME    not a JPEG, malformed, truncated, undecodable
+└── FrameTooLargeError   FRAME_TOO_LARGE  too many bytes or pixels (refused before decoding)
 """
 
 from __future__ import annotations

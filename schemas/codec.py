@@ -16,6 +16,7 @@ from schemas.events import (
     Observation,
     SessionEnded,
     SessionStarted,
+    SessionTick,
 )
 
 FRAME_SCHEMA = f"frame/{SCHEMA_VERSION}".encode()
@@ -53,12 +54,17 @@ def decode_session_event(raw: bytes | None) -> SessionStarted | SessionEnded:
     raise SchemaError(f"unknown session event kind {kind!r}")
 
 
-def decode_verifier_input(raw: bytes | None) -> SessionStarted | SessionEnded | Observation:
-    """A record of either topic the verifier reads (sessions or observations)."""
+VerifierInput = SessionStarted | SessionEnded | Observation | SessionTick
+
+
+def decode_verifier_input(raw: bytes | None) -> VerifierInput:
+    """A record of any topic the verifier reads (sessions, observations, its own ticks)."""
     data = _load(raw)
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "observation":
         return Observation.from_dict(data)
+    if kind == "session_tick":
+        return SessionTick.from_dict(data)
     if kind == "session_started":
         return SessionStarted.from_dict(data)
     if kind == "session_ended":

@@ -307,6 +307,23 @@ class SessionEnded:
 
 
 @dataclass(frozen=True)
+class SessionTick:
+    """Internal to the verifier: its clock says this session may be due (silent or expired)."""
+
+    session_id: str
+    at_ms: int
+    kind: str = field(default="session_tick", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "v": SCHEMA_VERSION, "session_id": self.session_id, "at_ms": self.at_ms}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SessionTick:
+        _check_header(data, "session_tick")
+        return cls(session_id=_str(data, "session_id"), at_ms=_int(data, "at_ms"))
+
+
+@dataclass(frozen=True)
 class FrameMeta:
     """Metadata of one camera frame; the JPEG itself is the Kafka record value."""
 
@@ -528,3 +545,30 @@ class DeadLetter:
             payload_head=str(_require(data, "payload_head")),
             occurred_at_ms=_int(data, "occurred_at_ms"),
         )
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a record came from, for dead letters."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def dead_letter(
+    reason: str, detail: str, source: SourceRef, payload: bytes | None, session_id: str | None, now_ms: int
+) -> DeadLetter:
+    """A dead letter for a record that could not be processed, with the first bytes for diagnosis."""
+    payload = payload or b""
+    return DeadLetter(
+        reason=reason,
+        detail=detail[:1000],
+        source_topic=source.topic,
+        source_partition=source.partition,
+        source_offset=source.offset,
+        session_id=session_id,
+        payload_bytes=len(payload),
+        payload_head=payload[:32].hex(),
+        occurred_at_ms=now_ms,
+    )

@@ -25,6 +25,7 @@ from schemas.events import (
     Observation,
     SessionEnded,
     SessionStarted,
+    SessionTick,
 )
 from schemas.reasons import Reason
 from schemas.tokens import TokenError, TokenKeys, verify_token
@@ -56,6 +57,7 @@ class Session:
     first_received_ms: int | None = None
     first_captured_ms: int | None = None
     last_received_ms: int | None = None
+    last_activity_ms: int = 0  # the verifier's clock when it last heard of this session
     phase_started_ms: int = 0
     reference: dict[str, Any] | None = None
     reference_ms: int = 0
@@ -93,6 +95,7 @@ class Outcome:
     session: Session
     decision: Decision | None = None
     ignored: bool = False
+    orphaned: bool = False  # observations whose session never started: the shell dead-letters them
 
 
 def _face_from(data: dict[str, Any]) -> Face:
@@ -126,11 +129,29 @@ class Verifier:
 
     # ---- events -------------------------------------------------------------------------
 
+    def handle(
+        self,
+        session: Session | None,
+        event: SessionStarted | SessionEnded | Observation | SessionTick,
+        now_ms: int,
+    ) -> Outcome:
+        """Apply any verifier input to the session it belongs to (``None`` when not seen before)."""
+        if isinstance(event, Observation):
+            return self.on_observation(session, event, now_ms)
+        if isinstance(event, SessionStarted):
+            return self.on_started(session, event, now_ms)
+        if isinstance(event, SessionEnded):
+            return self.on_ended(session, event, now_ms)
+        if session is None:
+            return Outcome(Session(session_id=event.session_id, created_at_ms=now_ms), ignored=True)
+        return self.on_tick(session, now_ms)
+
     def on_started(self, session: Session | None, event: SessionStarted, now_ms: int) -> Outcome:
         """A session start; a re-sent start of a known session changes nothing."""
         if session is not None and session.challenge is not None:
             return Outcome(session, ignored=True)
         waiting = session.pending if session else {}
+        ended_last_seq = session.ended_last_seq if session else None
         session = Session(
             session_id=event.session_id,
             challenge=event.challenge,
@@ -139,6 +160,7 @@ class Verifier:
             created_at_ms=now_ms,
             phase_started_ms=now_ms,
             pending=waiting,
+            ended_last_seq=ended_last_seq,
         )
         if self.keys is not None:
             try:
@@ -154,6 +176,7 @@ class Verifier:
         """One frame's observation, possibly out of order; it waits for its predecessors."""
         if session is None:
             session = Session(session_id=obs.session_id, created_at_ms=now_ms)
+        session.last_activity_ms = now_ms
         if session.decided or obs.seq < session.next_seq or obs.seq in session.pending:
             session.frames_ignored += 1
             return Outcome(session, ignored=True)
@@ -174,18 +197,38 @@ class Verifier:
         return self._drain(session, now_ms, flush=False)
 
     def on_tick(self, session: Session, now_ms: int) -> Outcome:
-        """The verifier's clock moved: settle sessions whose time is up."""
-        if session.decided or session.challenge is None:
+        """The verifier's clock moved: settle sessions that went silent or never started.
+
+        Deadlines inside a session are judged on the frames' server receive times as
+        they arrive; this only catches sessions whose frames stopped coming. Silence
+        is measured from the last observation the verifier handled, not from the
+        frame's receive time, so a backlog in the processors is not mistaken for it.
+        """
+        if session.challenge is None:
+            return Outcome(session, orphaned=self.orphaned(session, now_ms))
+        if session.decided:
             return Outcome(session)
-        s = self.settings
         if session.first_received_ms is None and not session.pending:
             if now_ms > session.expires_at_ms:
                 return self._decide(session, Verdict(Reason.EXPIRED, []), now_ms)
             return Outcome(session)
-        last = session.last_received_ms or session.created_at_ms
-        if now_ms - last > s.idle_timeout_s * 1000 or self._phase_overdue(session, now_ms):
+        if self._silent(session, now_ms):
             return self._drain(session, now_ms, flush=True)
         return Outcome(session)
+
+    def needs_tick(self, session: Session, now_ms: int) -> bool:
+        """Whether ``on_tick`` could settle this session now (cheap; used to pick sessions to tick)."""
+        if session.decided:
+            return False
+        if session.challenge is None:
+            return self.orphaned(session, now_ms)
+        if session.first_received_ms is None and not session.pending:
+            return now_ms > session.expires_at_ms
+        return self._silent(session, now_ms)
+
+    def _silent(self, session: Session, now_ms: int) -> bool:
+        last_heard_ms = max(session.last_activity_ms, session.created_at_ms)
+        return now_ms - last_heard_ms > self.settings.idle_timeout_s * 1000
 
     def orphaned(self, session: Session, now_ms: int) -> bool:
         """Observations with no session start for longer than the idle timeout: never started."""
@@ -361,11 +404,6 @@ class Verifier:
         session.reference, session.reference_ms = frame.face.to_dict(), frame.received_at_ms
         session.progress = challenge_type(session.challenge.type).begin(session.challenge, frame)
         return None
-
-    def _phase_overdue(self, session: Session, now_ms: int) -> bool:
-        s = self.settings
-        limit = {AREA: s.area_timeout_s, CHALLENGE: s.challenge_timeout_s}.get(session.phase, s.max_session_s)
-        return now_ms - session.phase_started_ms > limit * 1000
 
     def _incomplete(self, session: Session) -> Verdict:
         """The verdict when frames ran out, time ran out or the client ended before the challenge was done."""

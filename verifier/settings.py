@@ -39,4 +39,4 @@ class VerifierSettings:
     # Limits.
     max_frames: int = 300
     max_session_s: float = 30.0
-    idle_timeout_s: float = 5.0
+    idle_timeout_s: float = 15.0  # silence after which an unfinished session is settled

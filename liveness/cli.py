@@ -1,0 +1,208 @@
+"""The ``liveness`` command: one entry point for every role of the pipeline.
+
+Configuration comes from flags and ``LIVENESS_*`` environment variables (see
+``deploy/liveness.env.example``); this module is the only place that reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+
+from liveness.config import KafkaSettings, kafka_from_env, token_keys_from_env
+
+
+def _kafka_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("kafka (flags override LIVENESS_* variables)")
+    group.add_argument("--bootstrap", help="broker address [LIVENESS_BOOTSTRAP, 127.0.0.1:9092]")
+    group.add_argument("--topic-prefix", help="prefix of every topic name [LIVENESS_TOPIC_PREFIX]")
+    group.add_argument(
+        "--partitions", type=int, help="partitions of session-keyed topics [LIVENESS_PARTITIONS, 4]"
+    )
+
+
+def _kafka(args: argparse.Namespace) -> KafkaSettings:
+    return kafka_from_env(
+        bootstrap=getattr(args, "bootstrap", None),
+        topic_prefix=getattr(args, "topic_prefix", None),
+        partitions=getattr(args, "partitions", None),
+    )
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(orjson.dumps(data).decode() + "\n")
+    sys.stdout.flush()
+
+
+# ---- roles -------------------------------------------------------------------------------
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from liveness.topology import create_topics
+
+    kafka = _kafka(args)
+    asyncio.run(create_topics(kafka, args.verifier_app_id))
+    print(f"topics ready on {kafka.bootstrap} ({kafka.partitions} partitions, prefix {kafka.topic_prefix!r})")
+    return 0
+
+
+def _run_faust(app: object) -> int:
+    from faust.worker import Worker
+
+    Worker(
+        app, loglevel=os.environ.get("LIVENESS_LOG_LEVEL", "WARNING"), quiet=True
+    ).execute_from_commandline()
+    return 0
+
+
+def cmd_processor(args: argparse.Namespace) -> int:
+    from processors.agent import ProcessorSettings, make_processor_app
+
+    kafka = _kafka(args)
+    settings = ProcessorSettings(
+        app_id=args.app_id or f"{kafka.topic_prefix}liveness-processor", web_port=args.web_port
+    )
+    return _run_faust(make_processor_app(kafka, settings))
+
+
+def cmd_verifier(args: argparse.Namespace) -> int:
+    from verifier.agent import VerifierWorkerSettings, make_verifier_app
+
+    kafka = _kafka(args)
+    worker = VerifierWorkerSettings(
+        app_id=args.app_id or f"{kafka.topic_prefix}liveness-verifier",
+        data_dir=args.data_dir or os.environ.get("LIVENESS_DATA_DIR", "./data/verifier"),
+        web_port=args.web_port,
+    )
+    return _run_faust(make_verifier_app(kafka, token_keys_from_env(), worker=worker))
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from liveness.session_io import produce_live
+
+    decision = asyncio.run(produce_live(_kafka(args), token_keys_from_env(), args))
+    _print_json(decision.to_dict() if decision else {"published": True})
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from producers.recording import RecordedSession
+
+    recordings = [RecordedSession.load(path) for path in args.sessions]
+    if args.offline:
+        from liveness.replay import replay_offline
+        from processors.landmarks import FaceAnalyzer
+
+        with FaceAnalyzer() as analyzer:
+            for recording in recordings:
+                _print_json(replay_offline(recording, analyzer).to_dict())
+        return 0
+    from liveness.replay import replay_streaming
+
+    decisions = asyncio.run(replay_streaming(_kafka(args), recordings, token_keys_from_env(), args.timeout))
+    for decision in decisions:
+        _print_json(decision.to_dict())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from liveness.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_broker(argv: Sequence[str]) -> int:
+    from liveness.broker import main as broker_main
+
+    return broker_main(list(argv))
+
+
+def cmd_fetch_media(argv: Sequence[str]) -> int:
+    from liveness.media import main as media_main
+
+    return media_main(list(argv))
+
+
+# ---- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liveness", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("broker", help="run the local single-node Kafka broker (see 'liveness broker --help')")
+    sub.add_parser("fetch-media", help="fetch the pinned face videos and photos used by tests and the demo")
+
+    topics = sub.add_parser("topics", help="create the pipeline's topics")
+    _kafka_flags(topics)
+    topics.add_argument("--verifier-app-id", default="liveness-verifier")
+    topics.set_defaults(handler=cmd_topics)
+
+    for role, handler, text in (
+        ("processor", cmd_processor, "frames -> observations worker (MediaPipe FaceMesh)"),
+        ("verifier", cmd_verifier, "observations + sessions -> decisions worker (stateful)"),
+    ):
+        worker = sub.add_parser(role, help=text)
+        _kafka_flags(worker)
+        worker.add_argument(
+            "--app-id", help="Faust app id = consumer group (default: <prefix>liveness-<role>)"
+        )
+        worker.add_argument("--web-port", type=int, help="serve Faust's web endpoints on this port")
+        if role == "verifier":
+            worker.add_argument("--data-dir", help="table storage [LIVENESS_DATA_DIR, ./data/verifier]")
+        worker.set_defaults(handler=handler)
+
+    produce = sub.add_parser(
+        "produce", help="publish one live session from a video, an image folder or a webcam"
+    )
+    _kafka_flags(produce)
+    source = produce.add_mutually_exclusive_group(required=True)
+    source.add_argument("--video", type=Path)
+    source.add_argument("--images", type=Path)
+    source.add_argument("--webcam", type=int, metavar="DEVICE")
+    produce.add_argument("--fps", type=float, default=10.0)
+    produce.add_argument("--max-frames", type=int, default=120)
+    produce.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80)")
+    produce.add_argument("--max-width", type=int, default=640, help="downscale frames wider than this")
+    produce.add_argument(
+        "--wait", type=float, default=0, help="seconds to wait for the decision (0: do not wait)"
+    )
+    produce.set_defaults(handler=cmd_produce)
+
+    replay = sub.add_parser("replay", help="replay recorded sessions and print each decision as JSON")
+    _kafka_flags(replay)
+    replay.add_argument("sessions", nargs="+", type=Path, metavar="DIR")
+    replay.add_argument("--offline", action="store_true", help="run the same core in-process, no broker")
+    replay.add_argument("--timeout", type=float, default=90.0)
+    replay.set_defaults(handler=cmd_replay)
+
+    demo = sub.add_parser(
+        "demo", help="broker, workers and sample sessions from real face videos, end to end"
+    )
+    _kafka_flags(demo)
+    demo.add_argument("--work-dir", type=Path, default=Path("out/demo"))
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+PASSTHROUGH: dict[str, Callable[[Sequence[str]], int]] = {
+    "broker": cmd_broker,
+    "fetch-media": cmd_fetch_media,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        return PASSTHROUGH[argv[0]](argv[1:])
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Settings read once, from the environment and flags, and passed inward as frozen values.
+
+Every variable is listed in ``deploy/liveness.env.example``. Secrets are never
+printed: ``repr`` of these records hides them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.tokens import TokenKeys
+from schemas.topics import Topics
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How to reach the broker, and the topic layout shared by every deployable."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    partitions: int = 4
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients (security settings passed straight through)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            import ssl
+
+            options["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
+        return options
+
+    def faust_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``faust.App`` carrying the same connection and security settings."""
+        options: dict[str, Any] = {"broker": f"kafka://{self.bootstrap}"}
+        if self.sasl_mechanism or self.security_protocol != "PLAINTEXT":
+            import faust
+
+            if self.sasl_mechanism:
+                options["broker_credentials"] = faust.SASLCredentials(
+                    username=self.sasl_username, password=self.sasl_password, mechanism=self.sasl_mechanism
+                )
+            else:
+                import ssl
+
+                options["broker_credentials"] = ssl.create_default_context(cafile=self.ssl_cafile)
+        return options
+
+
+def kafka_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> KafkaSettings:
+    """Kafka settings from ``LIVENESS_*`` variables, with non-None flag values taking precedence."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {
+        "bootstrap": env.get("LIVENESS_BOOTSTRAP", "127.0.0.1:9092"),
+        "topic_prefix": env.get("LIVENESS_TOPIC_PREFIX", ""),
+        "partitions": int(env.get("LIVENESS_PARTITIONS", "4")),
+        "security_protocol": env.get("LIVENESS_SECURITY_PROTOCOL", "PLAINTEXT"),
+        "sasl_mechanism": env.get("LIVENESS_SASL_MECHANISM") or None,
+        "sasl_username": env.get("LIVENESS_SASL_USERNAME") or None,
+        "sasl_password": env.get("LIVENESS_SASL_PASSWORD") or None,
+        "ssl_cafile": env.get("LIVENESS_SSL_CAFILE") or None,
+    }
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return KafkaSettings(**values)
+
+
+def token_keys_from_env(env: Mapping[str, str] | None = None) -> TokenKeys:
+    """The token secrets: ``LIVENESS_TOKEN_SECRET`` and, while rotating, the previous one."""
+    env = os.environ if env is None else env
+    secret = env.get("LIVENESS_TOKEN_SECRET")
+    if not secret:
+        raise SystemExit("LIVENESS_TOKEN_SECRET is not set: the challenge tokens need a secret (16+ bytes)")
+    previous = env.get("LIVENESS_TOKEN_SECRET_PREVIOUS") or None
+    return TokenKeys(
+        current=secret.encode(),
+        previous=previous.encode() if previous else None,
+        previous_valid_until_ms=int(env.get("LIVENESS_TOKEN_PREVIOUS_VALID_UNTIL_MS", "0")),
+    )

@@ -1,0 +1,89 @@
+"""The processor worker: a thin Faust shell around ``processors.pipeline.process_frame``.
+
+Inference runs on one dedicated thread so the event loop keeps serving Kafka
+heartbeats; the agent awaits each frame before taking the next, which keeps
+the order of every partition. Scale by adding processes, up to the partition count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from liveness.config import KafkaSettings
+from processors.landmarks import FaceAnalyzer, FrameLimits
+from processors.pipeline import process_frame
+from schemas.codec import encode
+from schemas.events import SourceRef
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    app_id: str = "liveness-processor"
+    limits: FrameLimits = field(default_factory=FrameLimits)
+    max_faces: int = 2
+    web_port: int | None = None  # Faust's web server (metrics); off unless a port is given
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, Any]:
+    """Faust settings shared by the processor and the verifier."""
+    return {
+        **kafka.faust_options(),
+        "topic_partitions": kafka.partitions,
+        "topic_replication_factor": 1,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "web_enabled": web_port is not None,
+        "web_port": web_port or 6066,
+        "web_host": "127.0.0.1",
+    }
+
+
+def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None = None) -> faust.App:
+    settings = settings or ProcessorSettings()
+    topics = kafka.topics
+    app = faust.App(settings.app_id, **common_app_options(kafka, settings.web_port))
+    frames = app.topic(topics.frames, key_type=bytes, value_type=bytes)
+    observations = app.topic(topics.observations, key_type=bytes, value_type=bytes)
+    dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facemesh")
+    analyzer = executor.submit(
+        FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits
+    ).result()
+
+    @app.agent(frames)
+    async def analyse_frames(stream: faust.StreamT) -> None:
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            message = event.message
+            source = SourceRef(message.topic, message.partition, message.offset)
+            received_at_ms = round(message.timestamp * 1000)
+            result = await loop.run_in_executor(
+                executor,
+                process_frame,
+                analyzer,
+                message.value,
+                message.headers,
+                received_at_ms,
+                source,
+                _now_ms(),
+            )
+            if result.dead_letter is not None:
+                await dead_letters.send(key=message.key, value=encode(result.dead_letter))
+            if result.observation is not None:
+                await observations.send(
+                    key=result.observation.session_id.encode(), value=encode(result.observation)
+                )
+
+    return app

@@ -1,0 +1,276 @@
+"""One frame in, what it shows out: JPEG checks, MediaPipe FaceMesh, head pose. No Kafka here."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from types import TracebackType
+
+import cv2
+import mediapipe as mp
+import numpy as np
+
+from processors.errors import CorruptFrameError, FrameTooLargeError
+from schemas.events import LANDMARK_SUBSET, Box, Face, FrameMeta, Observation
+
+MESH_POINTS = 468
+NOSE_TIP = 1
+FOREHEAD = 10
+CHIN = 152
+RIGHT_EYE_OUTER = 33  # the person's right eye: image left in an unmirrored frame
+LEFT_EYE_OUTER = 263
+
+_SOI = b"\xff\xd8"
+_EOI = b"\xff\xd9"
+# Start-of-frame markers carry the dimensions; C4 (DHT), C8 (JPG) and CC (DAC)
+# share the range but are not frames.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers that stand alone, without a length field.
+_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
+_SOS = 0xDA
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    """What a processor agrees to decode. 1 MB matches Kafka's default maximum message size."""
+
+    max_bytes: int = 1_000_000
+    max_width: int = 1920
+    max_height: int = 1920
+    max_pixels: int = 1920 * 1080
+
+
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """The faces of one image, largest first, in pixels of that image."""
+
+    image_width: int
+    image_height: int
+    faces: tuple[Face, ...]
+    inference_ms: float
+
+
+def jpeg_dimensions(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` from the JPEG's start-of-frame header, without decoding any pixel.
+
+    Reading the header first is what refuses a decompression bomb: a few hundred
+    bytes can claim 60000×60000 pixels, which ``cv2.imdecode`` would allocate.
+    """
+    if not data.startswith(_SOI):
+        raise CorruptFrameError("not a JPEG: missing start-of-image marker")
+    position = len(_SOI)
+    while True:
+        marker, position = _next_marker(data, position)
+        if marker in _STANDALONE_MARKERS:
+            continue
+        if marker == 0xD9 or marker == _SOS or marker == 0xD8:
+            raise CorruptFrameError(f"JPEG marker 0x{marker:02X} before any start-of-frame")
+        length = _segment_length(data, position)
+        if marker in _SOF_MARKERS:
+            return _sof_dimensions(data, position, length)
+        position += length
+
+
+def _next_marker(data: bytes, position: int) -> tuple[int, int]:
+    if position >= len(data) or data[position] != 0xFF:
+        raise CorruptFrameError(f"JPEG segment does not start with a marker at byte {position}")
+    # Any number of 0xFF fill bytes may precede the marker code.
+    while position < len(data) and data[position] == 0xFF:
+        position += 1
+    if position >= len(data):
+        raise CorruptFrameError("JPEG ends inside a marker")
+    return data[position], position + 1
+
+
+def _segment_length(data: bytes, position: int) -> int:
+    if position + 2 > len(data):
+        raise CorruptFrameError("JPEG ends inside a segment length")
+    length = int.from_bytes(data[position : position + 2], "big")
+    if length < 2 or position + length > len(data):
+        raise CorruptFrameError(f"JPEG segment length {length} at byte {position} is out of bounds")
+    return length
+
+
+def _sof_dimensions(data: bytes, position: int, length: int) -> tuple[int, int]:
+    # length(2) precision(1) height(2) width(2) components(1)
+    if length < 8:
+        raise CorruptFrameError(f"JPEG start-of-frame segment too short ({length} bytes)")
+    height = int.from_bytes(data[position + 3 : position + 5], "big")
+    width = int.from_bytes(data[position + 5 : position + 7], "big")
+    if width == 0 or height == 0:
+        # Height 0 defers it to a DNL marker after the scan: not worth supporting.
+        raise CorruptFrameError(f"JPEG declares {width}×{height} pixels")
+    return width, height
+
+
+def decode_jpeg(data: bytes, limits: FrameLimits) -> np.ndarray:
+    """Decode a JPEG to a BGR image, refusing anything too large or incomplete before decoding.
+
+    EXIF orientation is ignored on purpose: the frame keeps the dimensions its
+    header declares, which are the dimensions the challenge geometry refers to.
+    """
+    if len(data) > limits.max_bytes:
+        raise FrameTooLargeError(f"frame of {len(data)} bytes exceeds {limits.max_bytes}")
+    width, height = jpeg_dimensions(data)
+    if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
+        raise FrameTooLargeError(
+            f"frame of {width}×{height} pixels exceeds {limits.max_width}×{limits.max_height} "
+            f"or {limits.max_pixels} pixels"
+        )
+    # libjpeg fills a truncated scan with grey and reports success, so a frame
+    # cut short in transit would reach the detector as half a face.
+    if not data.endswith(_EOI):
+        raise CorruptFrameError("JPEG truncated: no end-of-image marker at the end")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise CorruptFrameError("JPEG could not be decoded")
+    if image.shape[:2] != (height, width):
+        raise CorruptFrameError(
+            f"JPEG decoded to {image.shape[1]}×{image.shape[0]}, header said {width}×{height}"
+        )
+    return image
+
+
+class FaceAnalyzer:
+    """MediaPipe FaceMesh on single images, reduced to the facts the verifier needs.
+
+    Not thread-safe: the MediaPipe graph keeps state between calls, so each
+    thread (each worker) owns its own analyzer. Close it, or use ``with``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_num_faces: int = 2,
+        min_detection_confidence: float = 0.5,
+        limits: FrameLimits | None = None,
+    ) -> None:
+        # With fewer than two, a second person in the frame would go unseen.
+        if max_num_faces < 2:
+            raise ValueError("max_num_faces must be at least 2 to notice a second face")
+        self.limits = limits if limits is not None else FrameLimits()
+        # static_image_mode: every frame is detected afresh. Tracking between
+        # frames would carry a face over from the previous frame, and frames of
+        # one session may reach different workers.
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True,
+            max_num_faces=max_num_faces,
+            refine_landmarks=False,
+            min_detection_confidence=min_detection_confidence,
+        )
+
+    def analyse_jpeg(self, data: bytes) -> FrameAnalysis:
+        """Decode (within ``limits``) and analyse one JPEG frame."""
+        return self.analyse_image(decode_jpeg(data, self.limits))
+
+    def analyse_image(self, bgr: np.ndarray) -> FrameAnalysis:
+        """Analyse one BGR image: faces sorted by box area, largest first."""
+        started = time.perf_counter()
+        meshes = self.mesh_points(bgr)
+        inference_ms = (time.perf_counter() - started) * 1000
+        height, width = bgr.shape[:2]
+        return FrameAnalysis(
+            image_width=width,
+            image_height=height,
+            faces=tuple(face_from_mesh(points) for points in meshes),
+            inference_ms=round(inference_ms, 2),
+        )
+
+    def mesh_points(self, bgr: np.ndarray) -> list[np.ndarray]:
+        """All 468 landmarks of each face as a (468, 3) array in pixels: x·w, y·h, z·w.
+
+        z is MediaPipe's relative depth (smaller is nearer the camera), scaled
+        by the width as MediaPipe scales it like x. Largest face first.
+        """
+        if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8 or bgr.size == 0:
+            raise ValueError(f"expected a non-empty HxWx3 uint8 BGR image, got {bgr.shape} {bgr.dtype}")
+        height, width = bgr.shape[:2]
+        result = self._mesh.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        scale = np.array([width, height, width], dtype=np.float64)
+        meshes = [
+            np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64) * scale
+            for face in result.multi_face_landmarks or ()
+        ]
+        return sorted(meshes, key=_box_area, reverse=True)
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> FaceAnalyzer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _box_area(points: np.ndarray) -> float:
+    extent = points[:, :2].max(axis=0) - points[:, :2].min(axis=0)
+    return float(extent[0] * extent[1])
+
+
+def face_from_mesh(points: np.ndarray) -> Face:
+    """A ``Face`` from one (468, 3) pixel mesh, rounded to keep observations small.
+
+    The box is not clipped to the image: a face leaving the frame must show as
+    a box leaving the frame.
+    """
+    left, top = points[:, :2].min(axis=0)
+    right, bottom = points[:, :2].max(axis=0)
+    yaw, pitch, roll = head_pose(points)
+    subset = points[list(LANDMARK_SUBSET)].round(1)
+    return Face(
+        box=Box(
+            round(float(left), 1),
+            round(float(top), 1),
+            round(float(right - left), 1),
+            round(float(bottom - top), 1),
+        ),
+        nose=(round(float(points[NOSE_TIP, 0]), 1), round(float(points[NOSE_TIP, 1]), 1)),
+        yaw_deg=round(yaw, 2),
+        pitch_deg=round(pitch, 2),
+        roll_deg=round(roll, 2),
+        landmarks=tuple(float(v) for v in subset.ravel()),
+    )
+
+
+def head_pose(points: np.ndarray) -> tuple[float, float, float]:
+    """``(yaw, pitch, roll)`` in degrees from a (468, 3) pixel mesh, without a camera model.
+
+    Signs are in image terms, the same whether or not the client mirrors its preview:
+
+    - yaw > 0: the nose points toward +x (image right). The eye corner on the
+      image-right side recedes (z263 > z33). ``atan2`` over the eye line's
+      in-plane length rather than its x extent, so a tilted head does not inflate it.
+    - pitch > 0: the nose points toward +y (image down): the chin recedes
+      behind the forehead (z152 > z10). Its zero depends on face shape and
+      camera height (frontal photos read -8° to +22°), so compare pitch with
+      the session's own first frame, not with a constant.
+    - roll > 0: the eye line 33→263 turns clockwise in the image (the
+      image-right eye lower).
+    """
+    eye = points[LEFT_EYE_OUTER] - points[RIGHT_EYE_OUTER]
+    down = points[CHIN] - points[FOREHEAD]
+    yaw = math.degrees(math.atan2(eye[2], math.hypot(eye[0], eye[1])))
+    pitch = math.degrees(math.atan2(down[2], math.hypot(down[0], down[1])))
+    roll = math.degrees(math.atan2(eye[1], eye[0]))
+    return yaw, pitch, roll
+
+
+def observation_from(analysis: FrameAnalysis, meta: FrameMeta, received_at_ms: int) -> Observation:
+    """The observation event of one analysed frame."""
+    return Observation(
+        session_id=meta.session_id,
+        seq=meta.seq,
+        captured_at_ms=meta.captured_at_ms,
+        received_at_ms=received_at_ms,
+        image_width=analysis.image_width,
+        image_height=analysis.image_height,
+        faces=analysis.faces,
+        inference_ms=analysis.inference_ms,
+    )

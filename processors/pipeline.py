@@ -1,0 +1,55 @@
+"""One frame record in, an observation and/or a dead letter out: the processor minus Kafka."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from processors.landmarks import FaceAnalyzer, observation_from
+from schemas.codec import parse_frame_headers
+from schemas.errors import LivenessError
+from schemas.events import DeadLetter, Observation, SourceRef, dead_letter
+from schemas.reasons import DeadLetterReason
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """An observation for the verifier, a dead letter for operators, or both.
+
+    A frame that cannot be analysed still yields an observation (with ``error``)
+    when its session is known, so the verifier counts it instead of waiting.
+    """
+
+    observation: Observation | None
+    dead_letter: DeadLetter | None
+
+
+def process_frame(
+    analyzer: FaceAnalyzer,
+    jpeg: bytes | None,
+    headers: Iterable[tuple[str, bytes]] | dict[str, bytes] | None,
+    received_at_ms: int,
+    source: SourceRef,
+    now_ms: int,
+) -> FrameResult:
+    """Analyse one frame record; never raises for bad input."""
+    try:
+        meta = parse_frame_headers(headers)
+    except LivenessError as exc:
+        return FrameResult(None, dead_letter(exc.reason_code, str(exc), source, jpeg, None, now_ms))
+    try:
+        analysis = analyzer.analyse_jpeg(jpeg or b"")
+    except LivenessError as exc:
+        reason, detail = exc.reason_code, str(exc)
+    except Exception as exc:  # a model failure on one frame must not stop the worker
+        log.exception("analysis failed for session %s seq %s", meta.session_id, meta.seq)
+        reason, detail = DeadLetterReason.INTERNAL_ERROR.value, repr(exc)
+    else:
+        return FrameResult(observation_from(analysis, meta, received_at_ms), None)
+    failed = Observation(
+        meta.session_id, meta.seq, meta.captured_at_ms, received_at_ms, 1, 1, (), error=reason
+    )
+    return FrameResult(failed, dead_letter(reason, detail, source, jpeg, meta.session_id, now_ms))
