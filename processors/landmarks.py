@@ -6,10 +6,12 @@ import math
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from typing import cast
 
 import cv2
 import mediapipe as mp
 import numpy as np
+from numpy.typing import NDArray
 
 from processors.errors import CorruptFrameError, FrameTooLargeError
 from schemas.events import LANDMARK_SUBSET, Box, Face, FrameMeta, Observation
@@ -55,7 +57,7 @@ def jpeg_dimensions(data: bytes) -> tuple[int, int]:
     """``(width, height)`` from the JPEG's start-of-frame header, without decoding any pixel.
 
     Reading the header first is what refuses a decompression bomb: a few hundred
-    bytes can claim 60000×60000 pixels, which ``cv2.imdecode`` would allocate.
+    bytes can claim 60000x60000 pixels, which ``cv2.imdecode`` would allocate.
     """
     if not data.startswith(_SOI):
         raise CorruptFrameError("not a JPEG: missing start-of-image marker")
@@ -100,11 +102,11 @@ def _sof_dimensions(data: bytes, position: int, length: int) -> tuple[int, int]:
     width = int.from_bytes(data[position + 5 : position + 7], "big")
     if width == 0 or height == 0:
         # Height 0 defers it to a DNL marker after the scan: not worth supporting.
-        raise CorruptFrameError(f"JPEG declares {width}×{height} pixels")
+        raise CorruptFrameError(f"JPEG declares {width}x{height} pixels")
     return width, height
 
 
-def decode_jpeg(data: bytes, limits: FrameLimits) -> np.ndarray:
+def decode_jpeg(data: bytes, limits: FrameLimits) -> NDArray[np.uint8]:
     """Decode a JPEG to a BGR image, refusing anything too large or incomplete before decoding.
 
     EXIF orientation is ignored on purpose: the frame keeps the dimensions its
@@ -115,11 +117,13 @@ def decode_jpeg(data: bytes, limits: FrameLimits) -> np.ndarray:
     width, height = jpeg_dimensions(data)
     if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
         raise FrameTooLargeError(
-            f"frame of {width}×{height} pixels exceeds {limits.max_width}×{limits.max_height} "
+            f"frame of {width}x{height} pixels exceeds {limits.max_width}x{limits.max_height} "
             f"or {limits.max_pixels} pixels"
         )
-    # libjpeg fills a truncated scan with grey and reports success, so a frame
-    # cut short in transit would reach the detector as half a face.
+    # libjpeg only warns about a premature end of the scan and fills the rest
+    # with grey. OpenCV 4.11 refuses a JPEG that simply stops, but not one cut
+    # short with an end marker after it, and other builds may accept both; a
+    # frame cut short in transit has no end marker, so refuse that explicitly.
     if not data.endswith(_EOI):
         raise CorruptFrameError("JPEG truncated: no end-of-image marker at the end")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -127,16 +131,18 @@ def decode_jpeg(data: bytes, limits: FrameLimits) -> np.ndarray:
         raise CorruptFrameError("JPEG could not be decoded")
     if image.shape[:2] != (height, width):
         raise CorruptFrameError(
-            f"JPEG decoded to {image.shape[1]}×{image.shape[0]}, header said {width}×{height}"
+            f"JPEG decoded to {image.shape[1]}x{image.shape[0]}, header said {width}x{height}"
         )
-    return image
+    # IMREAD_COLOR always yields 8-bit BGR; the OpenCV stubs only say MatLike.
+    return cast("NDArray[np.uint8]", image)
 
 
 class FaceAnalyzer:
     """MediaPipe FaceMesh on single images, reduced to the facts the verifier needs.
 
-    Not thread-safe: the MediaPipe graph keeps state between calls, so each
-    thread (each worker) owns its own analyzer. Close it, or use ``with``.
+    Not thread-safe: the MediaPipe graph runs one image at a time and must not
+    be called concurrently, so each thread owns its own analyzer. Close it, or
+    use ``with``.
     """
 
     def __init__(
@@ -150,9 +156,9 @@ class FaceAnalyzer:
         if max_num_faces < 2:
             raise ValueError("max_num_faces must be at least 2 to notice a second face")
         self.limits = limits if limits is not None else FrameLimits()
-        # static_image_mode: every frame is detected afresh. Tracking between
-        # frames would carry a face over from the previous frame, and frames of
-        # one session may reach different workers.
+        # static_image_mode: every frame is detected afresh. A worker interleaves
+        # the frames of many sessions, so tracking from the previous frame would
+        # carry one session's face into another's frame.
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True,
             max_num_faces=max_num_faces,
@@ -164,7 +170,7 @@ class FaceAnalyzer:
         """Decode (within ``limits``) and analyse one JPEG frame."""
         return self.analyse_image(decode_jpeg(data, self.limits))
 
-    def analyse_image(self, bgr: np.ndarray) -> FrameAnalysis:
+    def analyse_image(self, bgr: NDArray[np.uint8]) -> FrameAnalysis:
         """Analyse one BGR image: faces sorted by box area, largest first."""
         started = time.perf_counter()
         meshes = self.mesh_points(bgr)
@@ -177,7 +183,7 @@ class FaceAnalyzer:
             inference_ms=round(inference_ms, 2),
         )
 
-    def mesh_points(self, bgr: np.ndarray) -> list[np.ndarray]:
+    def mesh_points(self, bgr: NDArray[np.uint8]) -> list[NDArray[np.float64]]:
         """All 468 landmarks of each face as a (468, 3) array in pixels: x·w, y·h, z·w.
 
         z is MediaPipe's relative depth (smaller is nearer the camera), scaled
@@ -209,12 +215,12 @@ class FaceAnalyzer:
         self.close()
 
 
-def _box_area(points: np.ndarray) -> float:
+def _box_area(points: NDArray[np.float64]) -> float:
     extent = points[:, :2].max(axis=0) - points[:, :2].min(axis=0)
     return float(extent[0] * extent[1])
 
 
-def face_from_mesh(points: np.ndarray) -> Face:
+def face_from_mesh(points: NDArray[np.float64]) -> Face:
     """A ``Face`` from one (468, 3) pixel mesh, rounded to keep observations small.
 
     The box is not clipped to the image: a face leaving the frame must show as
@@ -239,7 +245,7 @@ def face_from_mesh(points: np.ndarray) -> Face:
     )
 
 
-def head_pose(points: np.ndarray) -> tuple[float, float, float]:
+def head_pose(points: NDArray[np.float64]) -> tuple[float, float, float]:
     """``(yaw, pitch, roll)`` in degrees from a (468, 3) pixel mesh, without a camera model.
 
     Signs are in image terms, the same whether or not the client mirrors its preview:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from liveness.config import KafkaSettings
 from schemas.codec import decode_decision
@@ -18,26 +18,24 @@ class DecisionWatcher:
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self._topic = kafka.topics.decisions
-        self._consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False, group_id=None)
+        self._consumer = AIOKafkaConsumer(
+            self._topic,
+            **kafka.client_options(),
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="latest",
+        )
         self.seen: dict[str, list[Decision]] = {}
 
-    async def start(self) -> None:
+    async def start(self, timeout_s: float = 30.0) -> None:
         """Start at the end of every partition, so only decisions made from now on are seen."""
         await self._consumer.start()
-        partitions = None
-        for _ in range(50):
-            await self._consumer.topics()
-            partitions = self._consumer.partitions_for_topic(self._topic)
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-        if not partitions:
-            raise RuntimeError(f"topic {self._topic} does not exist")
-        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        self._consumer.assign(assigned)
-        await self._consumer.seek_to_end(*assigned)
-        for tp in assigned:
-            await self._consumer.position(tp)
+        async with asyncio.timeout(timeout_s):
+            while not self._consumer.assignment():
+                await asyncio.sleep(0.05)
+            # Resolve every position now: a decision published after this point is seen.
+            for partition in self._consumer.assignment():
+                await self._consumer.position(partition)
 
     async def stop(self) -> None:
         await self._consumer.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 import orjson
@@ -19,7 +20,7 @@ import orjson
 from liveness.config import KafkaSettings
 from processors.agent import common_app_options
 from schemas.codec import decode_verifier_input, encode
-from schemas.errors import LivenessError
+from schemas.errors import LivenessError, SchemaError
 from schemas.events import SessionTick, SourceRef, dead_letter
 from schemas.reasons import DeadLetterReason
 from schemas.tokens import TokenKeys
@@ -57,6 +58,72 @@ def _load(raw: bytes | None) -> Session | None:
     return Session.from_dict(orjson.loads(raw)) if raw else None
 
 
+class VerifierShell:
+    """The worker's per-process state around the core: the table, the topics, the open-session index."""
+
+    def __init__(self, core: Verifier, table: Any, decisions: Any, dead_letters: Any, ticks: Any) -> None:
+        self.core, self.table = core, table
+        self.decisions, self.dead_letters, self.ticks = decisions, dead_letters, ticks
+        self.open_sessions: set[bytes] = set()
+        self.ticked_at: dict[bytes, int] = {}
+        self.last_full_scan = 0.0
+
+    async def on_message(self, message: Any, now_ms: int) -> None:
+        """Decode, apply, store, emit; anything unexpected becomes a dead letter, never a crash."""
+        try:
+            await self._handle(message, now_ms)
+        except Exception as exc:  # one bad event must not stop every other session
+            log.exception("verifier failed on %s[%s]@%s", message.topic, message.partition, message.offset)
+            reason = DeadLetterReason.INTERNAL_ERROR.value
+            await self._dead_letter(message, reason, repr(exc), None, now_ms)
+
+    async def _handle(self, message: Any, now_ms: int) -> None:
+        try:
+            item = decode_verifier_input(message.value)
+            if message.key != item.session_id.encode():
+                raise SchemaError(f"record key {message.key!r} is not the session id")
+        except LivenessError as exc:
+            await self._dead_letter(message, exc.reason_code, str(exc), None, now_ms)
+            return
+        key = message.key
+        outcome = self.core.handle(_load(self.table.get(key)), item, now_ms)
+        if outcome.decision is not None:
+            await self.decisions.send(key=key, value=encode(outcome.decision))
+        if outcome.orphaned:
+            detail = f"{len(outcome.session.pending)} observations for a session that never started"
+            await self._dead_letter(
+                message, DeadLetterReason.UNKNOWN_SESSION.value, detail, key.decode(), now_ms
+            )
+            del self.table[key]
+            self.open_sessions.discard(key)
+            return
+        self.table[key] = orjson.dumps(outcome.session.to_dict())
+        (self.open_sessions.discard if outcome.session.decided else self.open_sessions.add)(key)
+
+    async def _dead_letter(
+        self, message: Any, reason: str, detail: str, session_id: str | None, now_ms: int
+    ) -> None:
+        source = SourceRef(message.topic, message.partition, message.offset)
+        letter = dead_letter(reason, detail, source, message.value, session_id, now_ms)
+        await self.dead_letters.send(key=message.key, value=encode(letter))
+
+    async def tick_due_sessions(self, now_ms: int) -> None:
+        """Ask the owner of each due session to settle it (tables change only inside the agent)."""
+        if time.monotonic() - self.last_full_scan > FULL_SCAN_EVERY_S:
+            self.last_full_scan = time.monotonic()
+            self.open_sessions.update(
+                key for key, raw in self.table.items() if raw and not _load(raw).decided
+            )
+        for key in list(self.open_sessions):
+            session = _load(self.table.get(key))
+            if session is None or session.decided:
+                self.open_sessions.discard(key)
+                continue
+            if self.core.needs_tick(session, now_ms) and now_ms - self.ticked_at.get(key, 0) > TICK_RESEND_MS:
+                self.ticked_at[key] = now_ms
+                await self.ticks.send(key=key, value=encode(SessionTick(key.decode(), now_ms)))
+
+
 def make_verifier_app(
     kafka: KafkaSettings,
     keys: TokenKeys | None,
@@ -64,7 +131,6 @@ def make_verifier_app(
     worker: VerifierWorkerSettings | None = None,
 ) -> faust.App:
     worker = worker or VerifierWorkerSettings()
-    core = Verifier(settings or VerifierSettings(), keys)
     topics = kafka.topics
     app = faust.App(
         worker.app_id,
@@ -74,61 +140,23 @@ def make_verifier_app(
     )
     ticks_name = ticks_topic_name(kafka, worker.app_id)
     inputs = app.topic(topics.sessions, topics.observations, ticks_name, key_type=bytes, value_type=bytes)
-    ticks = app.topic(ticks_name, key_type=bytes, value_type=bytes)
-    decisions = app.topic(topics.decisions, key_type=bytes, value_type=bytes)
-    dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
     table = app.Table(TABLE_NAME, default=None, partitions=kafka.partitions, key_type=bytes, value_type=bytes)
-    open_sessions: set[bytes] = set()
-    ticked_at: dict[bytes, int] = {}
-    last_full_scan = [0.0]
-
-    async def publish(key: bytes, outcome: Outcome, source: SourceRef, now_ms: int) -> None:
-        if outcome.decision is not None:
-            await decisions.send(key=key, value=encode(outcome.decision))
-        if outcome.orphaned:
-            detail = f"{len(outcome.session.pending)} observations for a session that never started"
-            letter = dead_letter(
-                DeadLetterReason.UNKNOWN_SESSION.value, detail, source, None, key.decode(), now_ms
-            )
-            await dead_letters.send(key=key, value=encode(letter))
+    shell = VerifierShell(
+        Verifier(settings or VerifierSettings(), keys),
+        table,
+        decisions=app.topic(topics.decisions, key_type=bytes, value_type=bytes),
+        dead_letters=app.topic(topics.dead_letters, key_type=bytes, value_type=bytes),
+        ticks=app.topic(ticks_name, key_type=bytes, value_type=bytes),
+    )
 
     @app.agent(inputs)
     async def verify_sessions(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            message, now_ms = event.message, _now_ms()
-            source = SourceRef(message.topic, message.partition, message.offset)
-            try:
-                item = decode_verifier_input(message.value)
-                if message.key != item.session_id.encode():
-                    raise LivenessError(f"record key {message.key!r} is not the session id")
-            except LivenessError as exc:
-                letter = dead_letter(exc.reason_code, str(exc), source, message.value, None, now_ms)
-                await dead_letters.send(key=message.key, value=encode(letter))
-                continue
-            key = message.key
-            outcome = core.handle(_load(table[key]), item, now_ms)
-            await publish(key, outcome, source, now_ms)
-            if outcome.orphaned:
-                del table[key]
-                open_sessions.discard(key)
-                continue
-            table[key] = orjson.dumps(outcome.session.to_dict())
-            (open_sessions.discard if outcome.session.decided else open_sessions.add)(key)
+            await shell.on_message(event.message, _now_ms())
 
     @app.timer(interval=worker.tick_interval_s)
     async def tick_due_sessions() -> None:
-        """Ask the owner of each due session to settle it (tables change only inside the agent)."""
-        now_ms = _now_ms()
-        if time.monotonic() - last_full_scan[0] > FULL_SCAN_EVERY_S:
-            last_full_scan[0] = time.monotonic()
-            open_sessions.update(key for key, raw in table.items() if raw and not _load(raw).decided)
-        for key in list(open_sessions):
-            session = _load(table.get(key))
-            if session is None or session.decided:
-                open_sessions.discard(key)
-                continue
-            if core.needs_tick(session, now_ms) and now_ms - ticked_at.get(key, 0) > TICK_RESEND_MS:
-                ticked_at[key] = now_ms
-                await ticks.send(key=key, value=encode(SessionTick(key.decode(), now_ms)))
+        await shell.tick_due_sessions(_now_ms())
 
+    app.liveness_shell = shell  # type: ignore[attr-defined]
     return app
