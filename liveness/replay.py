@@ -12,8 +12,9 @@ from processors.landmarks import FaceAnalyzer
 from processors.pipeline import process_frame
 from producers.challenge_service import ChallengeService
 from producers.decision_watcher import DecisionWatcher
-from producers.publisher import SessionPublisher, now_ms, publish_recording
+from producers.publisher import SessionPublisher, publish_recording
 from producers.recording import RecordedSession
+from schemas.clock import now_ms
 from schemas.codec import frame_headers
 from schemas.events import Decision, FrameMeta, SessionEnded, SourceRef
 from schemas.tokens import TokenKeys

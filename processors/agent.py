@@ -8,7 +8,6 @@ the order of every partition. Scale by adding processes, up to the partition cou
 from __future__ import annotations
 
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ import faust
 from liveness.config import KafkaSettings
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import process_frame
+from schemas.clock import now_ms
 from schemas.codec import encode
 from schemas.events import SourceRef
 
@@ -28,10 +28,6 @@ class ProcessorSettings:
     limits: FrameLimits = field(default_factory=FrameLimits)
     max_faces: int = 2
     web_port: int | None = None  # Faust's web server (metrics); off unless a port is given
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, Any]:
@@ -77,7 +73,7 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
                 message.headers,
                 received_at_ms,
                 source,
-                _now_ms(),
+                now_ms(),
             )
             if result.dead_letter is not None:
                 await dead_letters.send(key=message.key, value=encode(result.dead_letter))

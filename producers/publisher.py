@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from types import TracebackType
 
@@ -12,14 +11,11 @@ from aiokafka import AIOKafkaProducer
 from liveness.config import KafkaSettings
 from producers.challenge_service import ChallengeService
 from producers.recording import RecordedSession
+from schemas.clock import now_ms
 from schemas.codec import encode, frame_headers
 from schemas.events import FrameMeta, SessionEnded, SessionStarted
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # matches the broker's message.max.bytes
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class SessionPublisher:

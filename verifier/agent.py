@@ -19,12 +19,13 @@ import orjson
 
 from liveness.config import KafkaSettings
 from processors.agent import common_app_options
+from schemas.clock import now_ms
 from schemas.codec import decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError
 from schemas.events import SessionTick, SourceRef, dead_letter
 from schemas.reasons import DeadLetterReason
 from schemas.tokens import TokenKeys
-from verifier.session import Outcome, Session, Verifier
+from verifier.session import Session, Verifier
 from verifier.settings import VerifierSettings
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ def ticks_topic_name(kafka: KafkaSettings, app_id: str) -> str:
 
 def changelog_topic_name(app_id: str) -> str:
     return f"{app_id}-{TABLE_NAME}-changelog"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _load(raw: bytes | None) -> Session | None:
@@ -152,11 +149,10 @@ def make_verifier_app(
     @app.agent(inputs)
     async def verify_sessions(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await shell.on_message(event.message, _now_ms())
+            await shell.on_message(event.message, now_ms())
 
     @app.timer(interval=worker.tick_interval_s)
     async def tick_due_sessions() -> None:
-        await shell.tick_due_sessions(_now_ms())
+        await shell.tick_due_sessions(now_ms())
 
-    app.liveness_shell = shell  # type: ignore[attr-defined]
     return app

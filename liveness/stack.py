@@ -1,0 +1,120 @@
+"""A whole pipeline on one machine: broker (if none is given), topics, processor and verifier processes.
+
+Used by the demo, the integration tests and the benchmarks, so all three run
+the same real processes that a deployment runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+
+from liveness.broker import BrokerConfig, LocalBroker, free_ports
+from liveness.config import KafkaSettings
+from liveness.topology import create_topics
+from liveness.workers import WorkerProcess, wait_for_group
+from schemas.tokens import TokenKeys
+
+
+@dataclass
+class Stack:
+    """Start with ``with Stack(...) as stack:``; ``stack.kafka`` and ``stack.keys`` then reach it."""
+
+    kafka: KafkaSettings
+    work_dir: Path
+    processors: int = 1
+    verifiers: int = 1
+    keys: TokenKeys = field(default_factory=lambda: TokenKeys(secrets.token_hex(32).encode()))
+    broker: LocalBroker | None = None
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @classmethod
+    def local(
+        cls, work_dir: Path, prefix: str | None = None, partitions: int = 4, **options: object
+    ) -> Stack:
+        """A stack on ``$LIVENESS_BOOTSTRAP``, or on a broker of its own when that is unset."""
+        prefix = prefix if prefix is not None else f"s{secrets.token_hex(3)}."
+        kafka = KafkaSettings(
+            bootstrap=os.environ.get("LIVENESS_BOOTSTRAP", ""), topic_prefix=prefix, partitions=partitions
+        )
+        return cls(kafka=kafka, work_dir=work_dir, **options)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "LIVENESS_BOOTSTRAP": self.kafka.bootstrap,
+            "LIVENESS_TOPIC_PREFIX": self.kafka.topic_prefix,
+            "LIVENESS_PARTITIONS": str(self.kafka.partitions),
+            "LIVENESS_TOKEN_SECRET": self.keys.current.decode(),
+        }
+
+    def __enter__(self) -> Stack:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if not self.kafka.bootstrap:
+                self._start_broker()
+            asyncio.run(create_topics(self.kafka, self.verifier_app_id))
+            for index in range(self.processors):
+                self.add_worker("processor", index)
+            for index in range(self.verifiers):
+                self.add_worker("verifier", index)
+            self.wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def processor_app_id(self) -> str:
+        return f"{self.kafka.topic_prefix}liveness-processor"
+
+    @property
+    def verifier_app_id(self) -> str:
+        return f"{self.kafka.topic_prefix}liveness-verifier"
+
+    def add_worker(self, role: str, index: int) -> WorkerProcess:
+        """Start one more worker process of ``role`` (a rebalance follows)."""
+        args = ["--data-dir", str(self.work_dir / f"verifier-{index}")] if role == "verifier" else []
+        log_path = self.work_dir / f"{role}-{index}.log"
+        worker = WorkerProcess(role, args, self.env(), log_path).start()
+        self.workers.append(worker)
+        return worker
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Block until every live worker has joined its consumer group."""
+        processors = sum(1 for w in self.workers if w.role == "processor" and w.alive())
+        verifiers = sum(1 for w in self.workers if w.role == "verifier" and w.alive())
+
+        async def wait() -> None:
+            if processors:
+                await wait_for_group(self.kafka.bootstrap, self.processor_app_id, processors, timeout_s)
+            if verifiers:
+                await wait_for_group(self.kafka.bootstrap, self.verifier_app_id, verifiers, timeout_s)
+
+        try:
+            asyncio.run(wait())
+        except TimeoutError as exc:
+            tails = "\n".join(f"--- {w.role} {w.log_path}\n{w.log_tail()}" for w in self.workers)
+            raise TimeoutError(f"{exc}\n{tails}") from None
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def _start_broker(self) -> None:
+        port, controller_port = free_ports(2)
+        data_dir = Path(tempfile.mkdtemp(prefix="kafka-", dir=self.work_dir))
+        self.broker = LocalBroker(BrokerConfig(data_dir=data_dir, port=port, controller_port=controller_port))
+        self.broker.start(timeout_s=90)
+        self.kafka = replace(self.kafka, bootstrap=self.broker.bootstrap)
