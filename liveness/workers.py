@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 
 class WorkerProcess:
@@ -74,9 +75,14 @@ async def wait_for_group(bootstrap: str, group_id: str, members: int, timeout_s:
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            described = await admin.describe_consumer_groups([group_id])
-            if _stable_with(described, members):
-                return
+            try:
+                described = await admin.describe_consumer_groups([group_id])
+            except KafkaError as exc:
+                if not exc.retriable:  # e.g. the coordinator is still being elected on a new broker
+                    raise
+            else:
+                if _stable_with(described, members):
+                    return
             await asyncio.sleep(0.5)
         raise TimeoutError(
             f"consumer group {group_id} did not reach {members} stable members in {timeout_s}s"
