@@ -24,6 +24,7 @@ class DecisionWatcher:
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="latest",
+            isolation_level="read_committed",  # the verifier writes decisions in transactions
         )
         self.seen: dict[str, list[Decision]] = {}
 

@@ -41,6 +41,9 @@ class VerifierWorkerSettings:
     store: str = "rocksdb://"
     data_dir: str = "./data/verifier"
     web_port: int | None = None
+    # Kafka transactions: the table's changelog, the decision and the input offsets commit
+    # together, so a crash can neither lose a decision nor emit it twice.
+    processing_guarantee: str = "exactly_once"
 
 
 def ticks_topic_name(kafka: KafkaSettings, app_id: str) -> str:
@@ -134,6 +137,7 @@ def make_verifier_app(
         **common_app_options(kafka, worker.web_port),
         store=worker.store,
         datadir=worker.data_dir,
+        processing_guarantee=worker.processing_guarantee,
     )
     ticks_name = ticks_topic_name(kafka, worker.app_id)
     inputs = app.topic(topics.sessions, topics.observations, ticks_name, key_type=bytes, value_type=bytes)

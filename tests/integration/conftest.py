@@ -31,7 +31,12 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 async def read_records(kafka: KafkaSettings, topic: str, at_least: int, timeout_s: float) -> list:
     """Records of ``topic`` from the beginning, until ``at_least`` arrived or the time is up."""
     consumer = AIOKafkaConsumer(
-        topic, **kafka.client_options(), group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        **kafka.client_options(),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     records: list = []

@@ -46,12 +46,16 @@ def test_processor_bad_frames_dead_lettered_and_next_frames_processed(stack: Sta
 
     letters = [decode_dead_letter(r.value) for r in read_topic(stack.kafka.topics.dead_letters, 4, 90)]
     mine = [letter for letter in letters if letter.session_id == session_id]
-    assert sorted(letter.source_offset for letter in mine) == sorted({letter.source_offset for letter in mine})
+    assert sorted(letter.source_offset for letter in mine) == sorted(
+        {letter.source_offset for letter in mine}
+    )
     assert [letter.reason for letter in mine] == ["CORRUPT_FRAME"] * 4
     assert all(letter.source_topic == stack.kafka.topics.frames and letter.detail for letter in mine)
 
     records = read_topic(stack.kafka.topics.observations, len(payloads), 90)
-    observations = {o.seq: o for o in map(decode_observation, (r.value for r in records)) if o.session_id == session_id}
+    observations = {
+        o.seq: o for o in map(decode_observation, (r.value for r in records)) if o.session_id == session_id
+    }
     assert sorted(observations) == list(range(len(payloads)))
     assert [seq for seq, o in sorted(observations.items()) if o.error] == [1, 2, 4, 5]
     assert all(len(observations[seq].faces) == 1 for seq in (0, 3, 6))
