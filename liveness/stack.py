@@ -35,14 +35,12 @@ class Stack:
 
     @classmethod
     def local(
-        cls, work_dir: Path, prefix: str | None = None, partitions: int = 4, **options: object
+        cls, work_dir: Path, bootstrap: str | None = None, prefix: str | None = None, partitions: int = 4
     ) -> Stack:
-        """A stack on ``$LIVENESS_BOOTSTRAP``, or on a broker of its own when that is unset."""
+        """A stack on ``bootstrap`` (or ``$LIVENESS_BOOTSTRAP``), else on a broker of its own."""
         prefix = prefix if prefix is not None else f"s{secrets.token_hex(3)}."
-        kafka = KafkaSettings(
-            bootstrap=os.environ.get("LIVENESS_BOOTSTRAP", ""), topic_prefix=prefix, partitions=partitions
-        )
-        return cls(kafka=kafka, work_dir=work_dir, **options)  # type: ignore[arg-type]
+        bootstrap = bootstrap or os.environ.get("LIVENESS_BOOTSTRAP", "")
+        return cls(KafkaSettings(bootstrap=bootstrap, topic_prefix=prefix, partitions=partitions), work_dir)
 
     def env(self) -> dict[str, str]:
         return {

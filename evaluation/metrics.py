@@ -1,0 +1,149 @@
+"""ISO/IEC 30107-3 arithmetic on session results: APCER per attack species, BPCER, distributions.
+
+APCER of a presentation attack instrument species is the share of its attack
+sessions that were accepted; BPCER the share of bona fide (genuine) sessions that
+were rejected. Both come with their counts, since a rate of 0 of 20 is not 0 of 2000.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+KEY_CHECKS = ("rotation_toward_target_deg", "nonplanarity", "max_nose_jump", "trajectory_rms")
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """One session's label and the decision the verifier made on it."""
+
+    session_id: str
+    species: str
+    genuine: bool
+    person: str
+    outcome: str
+    reason: str
+    checks: Mapping[str, float | None]
+    source: str = ""
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome == "pass"
+
+    @property
+    def error(self) -> bool:
+        """A wrong decision: an attack accepted, or a genuine session rejected."""
+        return self.accepted != self.genuine
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "species": self.species,
+            "genuine": self.genuine,
+            "person": self.person,
+            "source": self.source,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "checks": dict(self.checks),
+            "seconds": round(self.seconds, 3),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SessionResult:
+        return cls(
+            session_id=data["session_id"],
+            species=data["species"],
+            genuine=bool(data["genuine"]),
+            person=data.get("person", ""),
+            outcome=data["outcome"],
+            reason=data["reason"],
+            checks=dict(data.get("checks", {})),
+            source=data.get("source", ""),
+            seconds=float(data.get("seconds", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class SpeciesRate:
+    """Errors over sessions for one species: APCER for an attack species, BPCER for a genuine one."""
+
+    species: str
+    genuine: bool
+    sessions: int
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.errors / self.sessions if self.sessions else 0.0
+
+    @property
+    def metric(self) -> str:
+        return "BPCER" if self.genuine else "APCER"
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """min / median / max of one measured check over the sessions that measured it."""
+
+    count: int
+    minimum: float
+    median: float
+    maximum: float
+
+
+def species_rates(results: Iterable[SessionResult]) -> list[SpeciesRate]:
+    """One rate per species, genuine species first, in the order species first appear."""
+    sessions: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    genuine: dict[str, bool] = {}
+    for result in results:
+        sessions[result.species] += 1
+        errors[result.species] += result.error
+        genuine.setdefault(result.species, result.genuine)
+    rates = [SpeciesRate(name, genuine[name], sessions[name], errors[name]) for name in sessions]
+    return sorted(rates, key=lambda rate: not rate.genuine)
+
+
+def bpcer(results: Iterable[SessionResult]) -> SpeciesRate:
+    """All genuine sessions together."""
+    genuine = [r for r in results if r.genuine]
+    return SpeciesRate("all genuine", True, len(genuine), sum(r.error for r in genuine))
+
+
+def worst_apcer(rates: Sequence[SpeciesRate]) -> SpeciesRate | None:
+    """The attack species with the highest APCER (ISO/IEC 30107-3 reports the maximum over species)."""
+    attacks = [rate for rate in rates if not rate.genuine]
+    return max(attacks, key=lambda rate: (rate.rate, rate.errors), default=None)
+
+
+def reasons_by_species(results: Iterable[SessionResult]) -> dict[str, Counter[str]]:
+    reasons: dict[str, Counter[str]] = {}
+    for result in results:
+        reasons.setdefault(result.species, Counter())[result.reason] += 1
+    return reasons
+
+
+def check_values(results: Iterable[SessionResult], check: str) -> dict[str, list[float]]:
+    """The measured values of ``check`` per species, for the sessions whose decision measured it."""
+    values: dict[str, list[float]] = {}
+    for result in results:
+        value = result.checks.get(check)
+        if value is not None:
+            values.setdefault(result.species, []).append(float(value))
+    return values
+
+
+def distribution(values: Sequence[float]) -> Distribution:
+    return Distribution(len(values), min(values), statistics.median(values), max(values))
+
+
+def distributions(results: Sequence[SessionResult], checks: Sequence[str] = KEY_CHECKS) -> dict[str, dict[str, Distribution]]:
+    """``{check: {species: Distribution}}`` for every check and species with at least one value."""
+    return {
+        check: {species: distribution(values) for species, values in check_values(results, check).items()}
+        for check in checks
+    }

@@ -1,0 +1,166 @@
+"""The evaluation as people read it: markdown tables, a JSON summary and distribution plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluation.metrics import (
+    KEY_CHECKS,
+    SessionResult,
+    SpeciesRate,
+    bpcer,
+    check_values,
+    distributions,
+    reasons_by_species,
+    species_rates,
+    worst_apcer,
+)
+from verifier.settings import VerifierSettings
+
+
+def thresholds(settings: VerifierSettings) -> dict[str, tuple[float, str]]:
+    """Each key check's threshold and the side a pass lies on ('>=' or '<=')."""
+    return {
+        "rotation_toward_target_deg": (settings.min_rotation_deg, ">="),
+        "nonplanarity": (settings.min_nonplanarity, ">="),
+        "max_nose_jump": (settings.max_nose_jump, "<="),
+        "trajectory_rms": (settings.max_trajectory_rms, "<="),
+    }
+
+
+def _percent(rate: SpeciesRate) -> str:
+    return f"{100 * rate.rate:.1f}% ({rate.errors}/{rate.sessions})"
+
+
+def format_rates(results: Sequence[SessionResult]) -> str:
+    """The APCER/BPCER table: one row per species, then all genuine together and the worst attack."""
+    rates = species_rates(results)
+    reasons = reasons_by_species(results)
+    lines = ["| species | kind | sessions | metric | rate (errors/sessions) | reasons |", "|---|---|---|---|---|---|"]
+    for rate in rates:
+        codes = ", ".join(f"{code} {count}" for code, count in reasons[rate.species].most_common())
+        kind = "bona fide" if rate.genuine else "attack"
+        lines.append(f"| {rate.species} | {kind} | {rate.sessions} | {rate.metric} | {_percent(rate)} | {codes} |")
+    overall = bpcer(results)
+    lines.append(f"| **all genuine** | bona fide | {overall.sessions} | BPCER | **{_percent(overall)}** | |")
+    worst = worst_apcer(rates)
+    if worst is not None:
+        lines.append(f"| **worst attack: {worst.species}** | attack | {worst.sessions} | APCER | **{_percent(worst)}** | |")
+    return "\n".join(lines)
+
+
+def format_distributions(results: Sequence[SessionResult]) -> str:
+    """min / median / max of each key check per species (n = sessions that measured it)."""
+    lines = ["| check | species | n | min | median | max |", "|---|---|---|---|---|---|"]
+    for check, per_species in distributions(results).items():
+        for species, d in per_species.items():
+            lines.append(f"| {check} | {species} | {d.count} | {d.minimum:.4g} | {d.median:.4g} | {d.maximum:.4g} |")
+    return "\n".join(lines)
+
+
+def format_errors(results: Sequence[SessionResult]) -> str:
+    """The sessions decided wrongly, to look at one by one."""
+    wrong = [r for r in results if r.error]
+    if not wrong:
+        return "No session was decided wrongly."
+    lines = ["| session | species | outcome | reason | source |", "|---|---|---|---|---|"]
+    lines += [f"| {r.session_id} | {r.species} | {r.outcome} | {r.reason} | {r.source} |" for r in wrong]
+    return "\n".join(lines)
+
+
+def format_evaluation(results: Sequence[SessionResult]) -> str:
+    return "\n\n".join(
+        [
+            f"## Error rates ({len(results)} sessions)",
+            format_rates(results),
+            "## Measured checks",
+            format_distributions(results),
+            "## Wrong decisions",
+            format_errors(results),
+        ]
+    )
+
+
+def margins(results: Sequence[SessionResult], settings: VerifierSettings) -> dict[str, dict[str, float | None]]:
+    """For each key check: the genuine extreme on the failing side and the attack extreme on the passing side.
+
+    The gap between them is where a threshold can go; ``margin_genuine`` and
+    ``margin_attack`` say how far the current threshold sits from each.
+    """
+    out: dict[str, dict[str, float | None]] = {}
+    for check, (threshold, side) in thresholds(settings).items():
+        values = check_values(results, check)
+        genuine = [v for r in results if r.genuine for v in [r.checks.get(check)] if v is not None]
+        attack = [v for r in results if not r.genuine for v in [r.checks.get(check)] if v is not None]
+        del values
+        lowest_genuine = (min(genuine) if side == ">=" else max(genuine)) if genuine else None
+        best_attack = (max(attack) if side == ">=" else min(attack)) if attack else None
+        sign = 1 if side == ">=" else -1
+        out[check] = {
+            "threshold": threshold,
+            "genuine_worst": lowest_genuine,
+            "attack_best": best_attack,
+            "margin_genuine": None if lowest_genuine is None else round(sign * (lowest_genuine - threshold), 5),
+            "margin_attack": None if best_attack is None else round(sign * (threshold - best_attack), 5),
+        }
+    return out
+
+
+def summary(results: Sequence[SessionResult], settings: VerifierSettings) -> dict[str, Any]:
+    rates = species_rates(results)
+    worst = worst_apcer(rates)
+    return {
+        "sessions": len(results),
+        "settings": asdict(settings),
+        "rates": [{**asdict(rate), "metric": rate.metric, "rate": round(rate.rate, 4)} for rate in rates],
+        "bpcer": {**asdict(bpcer(results)), "rate": round(bpcer(results).rate, 4)},
+        "worst_apcer": None if worst is None else {**asdict(worst), "rate": round(worst.rate, 4)},
+        "reasons": {species: dict(counter) for species, counter in reasons_by_species(results).items()},
+        "distributions": {
+            check: {species: asdict(d) for species, d in per_species.items()}
+            for check, per_species in distributions(results).items()
+        },
+        "margins": margins(results, settings),
+        "errors": [r.session_id for r in results if r.error],
+    }
+
+
+def plot_distributions(results: Sequence[SessionResult], settings: VerifierSettings, out: Path) -> list[Path]:
+    """One PNG per key check: each species' measured values on its own row, the threshold as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    species_order = [rate.species for rate in species_rates(results)]
+    genuine = {r.species for r in results if r.genuine}
+    written = []
+    for check in KEY_CHECKS:
+        values = check_values(results, check)
+        rows = [s for s in species_order if s in values]
+        if not rows:
+            continue
+        figure, axes = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+        rng = np.random.default_rng(0)  # vertical jitter only, so the plot is reproducible
+        for y, species in enumerate(rows):
+            xs = np.asarray(values[species])
+            colour = "tab:green" if species in genuine else "tab:red"
+            axes.scatter(xs, y + rng.uniform(-0.18, 0.18, len(xs)), s=12, alpha=0.7, color=colour)
+        threshold, side = thresholds(settings)[check]
+        axes.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {side} {threshold}")
+        axes.set_yticks(range(len(rows)), [f"{s} ({len(values[s])})" for s in rows])
+        axes.invert_yaxis()
+        axes.set_xlabel(check)
+        axes.set_title(f"{check}: genuine (green) vs attacks (red)")
+        axes.legend(loc="best", fontsize=8)
+        figure.tight_layout()
+        path = out / f"{check}.png"
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+        written.append(path)
+    return written

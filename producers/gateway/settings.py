@@ -1,0 +1,51 @@
+"""The gateway's limits and settings: frozen values passed inward from the CLI or a test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """Every limit the gateway holds a client to. Defaults follow the verifier's own limits."""
+
+    # A 640x480 JPEG at quality 0.8 is 30-80 KB; 512 KB leaves room for a 1280x960 frame
+    # and stays well under Kafka's 1 MB default message size.
+    max_frame_bytes: int = 512 * 1024
+    max_fps: float = 15.0
+    burst_frames: int = 5  # timer jitter in a browser; a flood empties it within a few frames
+    max_frames: int = 300  # the verifier's own max_frames: more could never be judged
+    max_stream_s: float = 45.0  # the verifier gives up at 30 s of frames; the margin is for slow starts
+    idle_timeout_s: float = 15.0  # the verifier settles a silent session after the same time
+    min_image_side: int = 120
+    max_image_side: int = 1280
+    max_header_bytes: int = 256  # the optional JSON header of a frame message
+    max_body_bytes: int = 4 * 1024  # POST /sessions carries two integers
+    max_streams: int = 200  # concurrent WebSocket streams per gateway process
+    max_sessions: int = 10_000  # created sessions kept in memory until they expire
+
+    def public(self) -> dict[str, float | int]:
+        """The limits a client needs to know to stay within them."""
+        return {
+            "max_frame_bytes": self.max_frame_bytes,
+            "max_fps": self.max_fps,
+            "max_frames": self.max_frames,
+            "max_stream_s": self.max_stream_s,
+        }
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Where the gateway listens and how much it remembers."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    limits: GatewayLimits = field(default_factory=GatewayLimits)
+    decision_cache_size: int = 50_000
+    # On start, decisions of this many past seconds are read back, so a restarted
+    # gateway still answers polls for sessions decided just before.
+    decision_lookback_s: float = 600.0
+    static_dir: Path = STATIC_DIR
