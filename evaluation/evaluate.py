@@ -6,10 +6,12 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import cast
 
 import orjson
 
 from evaluation import report
+from evaluation.diagnostics import TappedAnalyzer, diagnostics
 from evaluation.metrics import SessionResult
 from liveness.replay import replay_offline
 from processors.landmarks import FaceAnalyzer
@@ -30,7 +32,12 @@ def corpus_sessions(corpus: Path) -> list[RecordedSession]:
     return sessions
 
 
-def result_of(recording: RecordedSession, decision: Decision, seconds: float = 0.0) -> SessionResult:
+def result_of(
+    recording: RecordedSession,
+    decision: Decision,
+    seconds: float = 0.0,
+    diagnostics: dict[str, float | None] | None = None,
+) -> SessionResult:
     label = recording.label or {}
     return SessionResult(
         session_id=recording.session_id,
@@ -42,6 +49,7 @@ def result_of(recording: RecordedSession, decision: Decision, seconds: float = 0
         checks={check.name: check.value for check in decision.checks},
         source=str(label.get("source", "")),
         seconds=seconds,
+        diagnostics=diagnostics or {},
     )
 
 
@@ -55,8 +63,10 @@ def evaluate_offline(
     with FaceAnalyzer() as analyzer:
         for recording in sessions:
             started = time.perf_counter()
-            decision = replay_offline(recording, analyzer, settings)
-            results.append(result_of(recording, decision, time.perf_counter() - started))
+            tap = TappedAnalyzer(analyzer)
+            decision = replay_offline(recording, cast(FaceAnalyzer, tap), settings)
+            seconds = time.perf_counter() - started
+            results.append(result_of(recording, decision, seconds, diagnostics(tap.analyses)))
             if progress:
                 progress(results[-1])
     return results

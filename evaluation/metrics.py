@@ -10,10 +10,12 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-KEY_CHECKS = ("rotation_toward_target_deg", "nonplanarity", "max_nose_jump", "trajectory_rms")
+KEY_CHECKS = ("rotation_toward_target_deg", "nonplanarity", "max_nose_jump", "trajectory_rms", "max_scale_jump")
+# Measured by the evaluation on the frames the verifier used, not by the verifier (yet).
+DIAGNOSTICS = ("max_shape_jump", "max_shape_jump_3d", "shape_drift_3d")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,12 @@ class SessionResult:
     checks: Mapping[str, float | None]
     source: str = ""
     seconds: float = 0.0
+    diagnostics: Mapping[str, float | None] = field(default_factory=dict)
+
+    def value(self, name: str) -> float | None:
+        """A decision check's measured value, else a diagnostic's."""
+        value = self.checks.get(name)
+        return value if value is not None else self.diagnostics.get(name)
 
     @property
     def accepted(self) -> bool:
@@ -49,6 +57,7 @@ class SessionResult:
             "outcome": self.outcome,
             "reason": self.reason,
             "checks": dict(self.checks),
+            "diagnostics": dict(self.diagnostics),
             "seconds": round(self.seconds, 3),
         }
 
@@ -64,6 +73,7 @@ class SessionResult:
             checks=dict(data.get("checks", {})),
             source=data.get("source", ""),
             seconds=float(data.get("seconds", 0.0)),
+            diagnostics=dict(data.get("diagnostics", {})),
         )
 
 
@@ -131,7 +141,7 @@ def check_values(results: Iterable[SessionResult], check: str) -> dict[str, list
     """The measured values of ``check`` per species, for the sessions whose decision measured it."""
     values: dict[str, list[float]] = {}
     for result in results:
-        value = result.checks.get(check)
+        value = result.value(check)
         if value is not None:
             values.setdefault(result.species, []).append(float(value))
     return values
@@ -141,7 +151,9 @@ def distribution(values: Sequence[float]) -> Distribution:
     return Distribution(len(values), min(values), statistics.median(values), max(values))
 
 
-def distributions(results: Sequence[SessionResult], checks: Sequence[str] = KEY_CHECKS) -> dict[str, dict[str, Distribution]]:
+def distributions(
+    results: Sequence[SessionResult], checks: Sequence[str] = (*KEY_CHECKS, *DIAGNOSTICS)
+) -> dict[str, dict[str, Distribution]]:
     """``{check: {species: Distribution}}`` for every check and species with at least one value."""
     return {
         check: {species: distribution(values) for species, values in check_values(results, check).items()}

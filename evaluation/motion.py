@@ -12,7 +12,7 @@ from evaluation.warp import NOSE_TIP, HeadPose, HeadWarper
 from processors.landmarks import FaceAnalyzer
 from schemas.events import Box
 
-YAW_RANGE_DEG = (14.0, 32.0)
+YAW_RANGE_DEG = (15.0, 30.0)
 NOSE_TOLERANCE = 0.55  # the verifier's widening of the nose box
 AREA_TOLERANCE = 0.05  # and of the area box, once framed
 
@@ -70,12 +70,13 @@ def yaw_for_shift(warper: HeadWarper, shift_px: float) -> float:
 def turn_pose(warper: HeadWarper, target: tuple[float, float], rng: np.random.Generator) -> HeadPose:
     """A pose that turns the head toward ``target`` and, with a small shift, brings the nose onto it.
 
-    Most of the nose's travel comes from the turn (70-105%), as when people do the
-    challenge; the rest is a shift of the head. The pitch follows the target's height.
+    Most of the nose's travel comes from the turn (80-115%, within 15-30 deg), as when
+    people do the challenge; a shift of the head makes up the rest. The pitch follows
+    the target's height.
     """
     nose = nose_after(warper, HeadPose())
     want = (target[0] - nose[0], target[1] - nose[1])
-    yaw = yaw_for_shift(warper, want[0] * rng.uniform(0.7, 1.05))
+    yaw = yaw_for_shift(warper, want[0] * rng.uniform(0.8, 1.15))
     yaw = math.copysign(min(max(abs(yaw), YAW_RANGE_DEG[0]), YAW_RANGE_DEG[1]), want[0])
     pitch = float(np.clip(want[1] / 40 * rng.uniform(3, 8), -8, 8))
     turned = nose_after(warper, HeadPose(yaw, pitch))

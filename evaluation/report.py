@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.metrics import (
+    DIAGNOSTICS,
     KEY_CHECKS,
     SessionResult,
     SpeciesRate,
@@ -30,6 +31,7 @@ def thresholds(settings: VerifierSettings) -> dict[str, tuple[float, str]]:
         "nonplanarity": (settings.min_nonplanarity, ">="),
         "max_nose_jump": (settings.max_nose_jump, "<="),
         "trajectory_rms": (settings.max_trajectory_rms, "<="),
+        "max_scale_jump": (settings.max_scale_jump, "<="),
     }
 
 
@@ -94,10 +96,8 @@ def margins(results: Sequence[SessionResult], settings: VerifierSettings) -> dic
     """
     out: dict[str, dict[str, float | None]] = {}
     for check, (threshold, side) in thresholds(settings).items():
-        values = check_values(results, check)
-        genuine = [v for r in results if r.genuine for v in [r.checks.get(check)] if v is not None]
-        attack = [v for r in results if not r.genuine for v in [r.checks.get(check)] if v is not None]
-        del values
+        genuine = [v for r in results if r.genuine for v in [r.value(check)] if v is not None]
+        attack = [v for r in results if not r.genuine for v in [r.value(check)] if v is not None]
         lowest_genuine = (min(genuine) if side == ">=" else max(genuine)) if genuine else None
         best_attack = (max(attack) if side == ">=" else min(attack)) if attack else None
         sign = 1 if side == ">=" else -1
@@ -140,7 +140,7 @@ def plot_distributions(results: Sequence[SessionResult], settings: VerifierSetti
     species_order = [rate.species for rate in species_rates(results)]
     genuine = {r.species for r in results if r.genuine}
     written = []
-    for check in KEY_CHECKS:
+    for check in (*KEY_CHECKS, *DIAGNOSTICS):
         values = check_values(results, check)
         rows = [s for s in species_order if s in values]
         if not rows:
@@ -151,13 +151,14 @@ def plot_distributions(results: Sequence[SessionResult], settings: VerifierSetti
             xs = np.asarray(values[species])
             colour = "tab:green" if species in genuine else "tab:red"
             axes.scatter(xs, y + rng.uniform(-0.18, 0.18, len(xs)), s=12, alpha=0.7, color=colour)
-        threshold, side = thresholds(settings)[check]
-        axes.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {side} {threshold}")
+        if check in thresholds(settings):
+            threshold, side = thresholds(settings)[check]
+            axes.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {side} {threshold}")
+            axes.legend(loc="best", fontsize=8)
         axes.set_yticks(range(len(rows)), [f"{s} ({len(values[s])})" for s in rows])
         axes.invert_yaxis()
         axes.set_xlabel(check)
         axes.set_title(f"{check}: genuine (green) vs attacks (red)")
-        axes.legend(loc="best", fontsize=8)
         figure.tight_layout()
         path = out / f"{check}.png"
         figure.savefig(path, dpi=110)

@@ -18,6 +18,8 @@ from evaluation import motion
 from evaluation.motion import Take, Timing
 from evaluation.scene import (
     AREA,
+    CARD_FILL_RANGE,
+    FILL_RANGE,
     FRAME_HEIGHT,
     FRAME_WIDTH,
     FacePhoto,
@@ -205,7 +207,7 @@ def _card_session(
 
     def make(turn: int) -> Draft:
         photo = studio.photo(draw, turn)
-        scene = place(photo, studio.analyzer, draw.np)
+        scene = place(photo, studio.analyzer, draw.np, fill=draw.np.uniform(*CARD_FILL_RANGE))
         goal = _corrected_goal(studio, scene, homography, challenge.nose)
         timing = motion.random_timing(draw.np, seconds)
         progress = _progress(timing)
@@ -410,7 +412,9 @@ def no_face(studio: Studio, draw: Draw) -> Draft:
         scene = place(photo, studio.analyzer, draw.np)
         count = int(draw.np.integers(30, 41))
         if variant == 0:
-            frames = _slide_out(scene, count, draw.np)
+            assert challenge.nose is not None
+            away = -1.0 if challenge.nose.centre[0] > FRAME_WIDTH / 2 else 1.0
+            frames = _slide_out(scene, count, away, draw.np)
         else:
             covered_from = 0 if variant == 2 else int(draw.np.integers(4, 10))
             still = card_frame(scene, np.eye(3))
@@ -422,8 +426,8 @@ def no_face(studio: Studio, draw: Draw) -> Draft:
     return _retrying(make)
 
 
-def _slide_out(scene: Scene, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    side = rng.choice((-1, 1))
+def _slide_out(scene: Scene, count: int, side: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """The photo slides out of the frame on ``side`` (-1 left, +1 right), away from the target."""
     still = int(rng.integers(4, 8))
     distance = FRAME_WIDTH * 0.9
     frames = []
@@ -479,13 +483,15 @@ def spliced(studio: Studio, draw: Draw) -> Draft:
 
     def make(turn: int) -> Draft:
         timing = motion.random_timing(draw.np, (2.0, 3.0))
-        first = _genuine_take(studio, draw, challenge, turn, timing=timing)
+        photo = studio.photo(draw, turn)
+        fill = draw.np.uniform(*FILL_RANGE)
+        scene = place(photo, studio.analyzer, draw.np, fill=fill)
+        first = _genuine_take(studio, draw, challenge, turn, timing=timing, photo=photo, scene=scene)
         if other_person:
             photo = studio.photo(draw, turn + 5, other_than=first.person)
             second = _genuine_take(studio, draw, challenge, turn, timing=timing, photo=photo)
         else:
-            photo = next(p for p in studio.photos if f"photo:{p.name}" == first.source)
-            scene = _elsewhere(studio, photo, draw.np)
+            scene = _elsewhere(studio, photo, fill, draw.np)
             second = _genuine_take(studio, draw, challenge, turn, timing=timing, photo=photo, scene=scene)
         cut = timing.still + int(timing.move * draw.np.uniform(0.3, 0.7))
         frames = first.frames[:cut] + second.frames[cut:]
@@ -496,9 +502,11 @@ def spliced(studio: Studio, draw: Draw) -> Draft:
     return _retrying(make)
 
 
-def _elsewhere(studio: Studio, photo: FacePhoto, rng: np.random.Generator) -> Scene:
-    """The same photo placed at another size, as a second recording of the same person would be."""
-    return place(photo, studio.analyzer, rng, fill=float(rng.choice((0.30, 0.55))))
+def _elsewhere(studio: Studio, photo: FacePhoto, fill: float, rng: np.random.Generator) -> Scene:
+    """The same photo nearer or farther (face width +/-25-35%) and off-centre, as another recording would be."""
+    ratio = rng.uniform(1.25, 1.35) ** 2
+    other = fill * ratio if fill * ratio <= 0.62 else fill / ratio
+    return place(photo, studio.analyzer, rng, fill=other, offset=(rng.uniform(-20, 20), rng.uniform(-15, 15)))
 
 
 def corrupt_frames(studio: Studio, draw: Draw) -> Draft:

@@ -86,12 +86,12 @@ class WindowCatalogue:
         self.windows: list[VideoWindow] = []
 
     def get(self, index: int) -> VideoWindow:
-        """Window ``index``, wrapping around once every video is tracked."""
+        """Window ``index``; ``ValueError`` past the last one (a window used twice is not a new session)."""
         while index >= len(self.windows) and self._pending:
             self.windows += windows_of(track(self._pending.pop(0), self._analyzer))
-        if not self.windows:
-            raise ValueError("no video window with a framed face and a head turn")
-        return self.windows[index % len(self.windows)]
+        if index >= len(self.windows):
+            raise ValueError(f"the videos hold {len(self.windows)} windows with a framed head turn, not {index + 1}")
+        return self.windows[index]
 
     def all(self) -> list[VideoWindow]:
         while self._pending:

@@ -52,12 +52,17 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_faust(app: object) -> int:
+def _run_faust(app: object, role: str, metrics_port: int | None = None) -> int:
     from faust.worker import Worker
 
-    Worker(
-        app, loglevel=os.environ.get("LIVENESS_LOG_LEVEL", "WARNING"), quiet=True
-    ).execute_from_commandline()
+    from liveness import logs, metrics
+
+    if metrics_port is not None:  # Prometheus /metrics and /healthz (liveness/metrics.py)
+        metrics.start_metrics_server(metrics_port)
+        metrics.instrument_faust_app(app, role)
+    level = os.environ.get("LIVENESS_LOG_LEVEL", "WARNING")
+    log_config = logs.logging_config(level, os.environ.get("LIVENESS_LOG_FORMAT", "text"))
+    Worker(app, loglevel=level, quiet=True, logging_config=log_config).execute_from_commandline()
     return 0
 
 
@@ -68,7 +73,7 @@ def cmd_processor(args: argparse.Namespace) -> int:
     settings = ProcessorSettings(
         app_id=args.app_id or f"{kafka.topic_prefix}liveness-processor", web_port=args.web_port
     )
-    return _run_faust(make_processor_app(kafka, settings))
+    return _run_faust(make_processor_app(kafka, settings), "processor", args.metrics_port)
 
 
 def cmd_verifier(args: argparse.Namespace) -> int:
@@ -80,7 +85,8 @@ def cmd_verifier(args: argparse.Namespace) -> int:
         data_dir=args.data_dir or os.environ.get("LIVENESS_DATA_DIR", "./data/verifier"),
         web_port=args.web_port,
     )
-    return _run_faust(make_verifier_app(kafka, token_keys_from_env(), worker=worker))
+    app = make_verifier_app(kafka, token_keys_from_env(), worker=worker)
+    return _run_faust(app, "verifier", args.metrics_port)
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
@@ -108,6 +114,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     decisions = asyncio.run(replay_streaming(_kafka(args), recordings, token_keys_from_env(), args.timeout))
     for decision in decisions:
         _print_json(decision.to_dict())
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from producers.challenge_service import ChallengePolicy, parse_weights
+    from producers.gateway.server import run_gateway
+    from producers.gateway.settings import GatewaySettings
+
+    weights = args.challenge_weights or os.environ.get("LIVENESS_CHALLENGE_WEIGHTS") or "nose=1"
+    policy = ChallengePolicy(weights=parse_weights(weights))
+    run_gateway(_kafka(args), token_keys_from_env(), policy, GatewaySettings(host=args.host, port=args.port))
     return 0
 
 
@@ -153,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--app-id", help="Faust app id = consumer group (default: <prefix>liveness-<role>)"
         )
         worker.add_argument("--web-port", type=int, help="serve Faust's web endpoints on this port")
+        worker.add_argument(
+            "--metrics-port",
+            type=int,
+            default=os.environ.get("LIVENESS_METRICS_PORT") or None,
+            help="serve Prometheus /metrics and /healthz on this port [LIVENESS_METRICS_PORT]",
+        )
         if role == "verifier":
             worker.add_argument("--data-dir", help="table storage [LIVENESS_DATA_DIR, ./data/verifier]")
         worker.set_defaults(handler=handler)
@@ -181,12 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--timeout", type=float, default=90.0)
     replay.set_defaults(handler=cmd_replay)
 
+    gateway = sub.add_parser("gateway", help="HTTP/WebSocket gateway and web client for browsers")
+    _kafka_flags(gateway)
+    gateway.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    gateway.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
+    gateway.add_argument(
+        "--challenge-weights", help="e.g. nose=3,turn=1 [LIVENESS_CHALLENGE_WEIGHTS, nose=1]"
+    )
+    gateway.set_defaults(handler=cmd_gateway)
+
     demo = sub.add_parser(
         "demo", help="broker, workers and sample sessions from real face videos, end to end"
     )
     _kafka_flags(demo)
     demo.add_argument("--work-dir", type=Path, default=Path("out/demo"))
     demo.set_defaults(handler=cmd_demo)
+
+    from liveness.analytics import add_analytics_commands  # `decisions` and `report`
+
+    add_analytics_commands(sub, _kafka_flags, _kafka)
     return parser
 
 

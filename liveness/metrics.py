@@ -1,4 +1,4 @@
-"""Prometheus metrics of every deployable, the HTTP endpoint that serves them, and the Faust probes that feed them.
+"""Prometheus metrics of every deployable, the endpoint that serves them, and the probes that feed them.
 
 One module for all roles, so the processor, the verifier and the gateway
 publish the same names: dashboards (``deploy/grafana``) and alerts query
@@ -160,7 +160,7 @@ TopicPartitionKey = tuple[str, int]
 def partition_lag(
     end_offsets: Mapping[TopicPartitionKey, int], next_offsets: Mapping[TopicPartitionKey, int | None]
 ) -> dict[TopicPartitionKey, int]:
-    """Lag per partition: end offset minus the next offset to process; partitions without either are left out."""
+    """Lag per partition: end offset minus the next offset to process (partitions lacking either: skipped)."""
     lags = {}
     for tp, end in end_offsets.items():
         upcoming = next_offsets.get(tp)

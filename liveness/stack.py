@@ -96,11 +96,20 @@ class Stack:
             if verifiers:
                 await wait_for_group(self.kafka.bootstrap, self.verifier_app_id, verifiers, timeout_s)
 
+        async def wait_unless_a_worker_dies() -> None:
+            waiting = asyncio.ensure_future(wait())
+            while not waiting.done():
+                if any(not w.alive() for w in self.workers):
+                    waiting.cancel()
+                    raise RuntimeError("a worker exited during start-up")
+                await asyncio.sleep(0.2)
+            waiting.result()
+
         try:
-            asyncio.run(wait())
-        except TimeoutError as exc:
+            asyncio.run(wait_unless_a_worker_dies())
+        except (TimeoutError, RuntimeError) as exc:
             tails = "\n".join(f"--- {w.role} {w.log_path}\n{w.log_tail()}" for w in self.workers)
-            raise TimeoutError(f"{exc}\n{tails}") from None
+            raise RuntimeError(f"{exc}\n{tails}") from None
 
     def close(self) -> None:
         for worker in self.workers:

@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 
+from liveness import logs, metrics
 from liveness.config import KafkaSettings
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import process_frame
@@ -63,11 +64,13 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
         loop = asyncio.get_running_loop()
         async for event in stream.events():
             message = event.message
+            logs.bind_session(message.key)  # records are keyed by session id
+            metrics.frame_consumed()
             source = SourceRef(message.topic, message.partition, message.offset)
             received_at_ms = round(message.timestamp * 1000)
             result = await loop.run_in_executor(
                 executor,
-                process_frame,
+                logs.in_context(process_frame),  # the inference thread logs with the session id too
                 analyzer,
                 message.value,
                 message.headers,
@@ -81,5 +84,7 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
                 await observations.send(
                     key=result.observation.session_id.encode(), value=encode(result.observation)
                 )
+            letter_reason = result.dead_letter.reason if result.dead_letter else None
+            metrics.record_frame(result.observation, letter_reason, now_ms())
 
     return app

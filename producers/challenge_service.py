@@ -7,6 +7,7 @@ over a continuous range, and the token binds both to the session id.
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -29,8 +30,10 @@ class ChallengePolicy:
     image_height: int = 480
 
     def __post_init__(self) -> None:
-        if not self.weights or any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
-            raise ValueError("challenge weights must be non-negative with a positive sum")
+        values = list(self.weights.values())
+        # NaN passes "w < 0" and "sum <= 0", then every draw fails; infinity too.
+        if not values or not all(math.isfinite(w) and w >= 0 for w in values) or sum(values) <= 0:
+            raise ValueError("challenge weights must be finite, non-negative, with a positive sum")
         for name in self.weights:
             challenge_type(name)
 

@@ -104,7 +104,7 @@ def parse_frame_headers(headers: Iterable[tuple[str, bytes]] | dict[str, bytes] 
         session_id = items["session-id"].decode()
         seq = int(items["seq"])
         captured_at_ms = int(items["captured-at-ms"])
-    except (KeyError, ValueError, UnicodeDecodeError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, AttributeError) as exc:
         raise SchemaError(f"bad frame headers: {exc!r}") from None
     if not session_id or len(session_id) > 256 or not 0 <= seq < 2**31 or not 0 <= captured_at_ms < 2**53:
         raise SchemaError("frame header out of range")

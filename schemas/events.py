@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.errors import SchemaError, UnsupportedVersionError
+from schemas.reasons import DeadLetterReason, Reason
 
 SCHEMA_VERSION = 1
 
@@ -121,13 +122,36 @@ def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
     return None if data.get(key) is None else _str(data, key)
 
 
+def _text(data: Mapping[str, Any], key: str) -> str:
+    """A free-text field: any string, empty included."""
+    value = _require(data, key)
+    if not isinstance(value, str):
+        raise SchemaError(f"field {key!r} must be a string")
+    return value
+
+
+def _one_of(data: Mapping[str, Any], key: str, allowed: Any) -> str:
+    value = _str(data, key)
+    if value not in allowed:
+        raise SchemaError(f"field {key!r} has unknown value {value!r}")
+    return value
+
+
+def _optional_number(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise SchemaError(f"field {key!r} must be a number or null")
+    return value
+
+
 def _check_header(data: Mapping[str, Any], kind: str) -> None:
     if not isinstance(data, Mapping):
         raise SchemaError(f"expected an object, got {type(data).__name__}")
     if data.get("kind") != kind:
         raise SchemaError(f"expected kind {kind!r}, got {data.get('kind')!r}")
     version = data.get("v")
-    if version != SCHEMA_VERSION:
+    # bool is an int subclass and 1.0 == 1: both would pass a plain comparison.
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise UnsupportedVersionError(f"{kind} schema version {version!r} is not {SCHEMA_VERSION}")
 
 
@@ -229,6 +253,11 @@ class Challenge:
         blinks = data.get("blinks", 0)
         if isinstance(blinks, bool) or not isinstance(blinks, int) or not 0 <= blinks <= 10:
             raise SchemaError("blinks must be an integer from 0 to 10")
+        # A challenge with nothing to do would pass on the first framed frame.
+        if kind == "blink" and blinks == 0:
+            raise SchemaError("a blink challenge needs at least one blink")
+        if kind == "turn" and not sequence:
+            raise SchemaError("a turn challenge needs a sequence of sides")
         return cls(
             type=kind,
             image_width=_int(data, "image_width", minimum=16),
@@ -241,7 +270,14 @@ class Challenge:
 
 
 def _box_dict(box: Box) -> dict[str, float]:
-    return {"left": box.left, "top": box.top, "width": box.width, "height": box.height}
+    # Always floats, as from_dict reads them: a box built from ints must encode (and digest,
+    # see schemas.tokens) exactly as it does after a round trip, or its token stops verifying.
+    return {
+        "left": float(box.left),
+        "top": float(box.top),
+        "width": float(box.width),
+        "height": float(box.height),
+    }
 
 
 @dataclass(frozen=True)
@@ -380,6 +416,8 @@ class Face:
 def _finite(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SchemaError("expected a finite number")
+    if abs(value) > 1e9:  # the same bound as every other float field: pixels, never this large
+        raise SchemaError(f"number out of range: {value}")
     return float(value)
 
 
@@ -450,6 +488,14 @@ class Check:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "threshold": self.threshold, "passed": self.passed}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Check:
+        name = _str(data, "name")
+        passed = _require(data, "passed")
+        if not isinstance(passed, bool):
+            raise SchemaError("field 'passed' must be true or false")
+        return cls(name, _optional_number(data, "value"), _optional_number(data, "threshold"), passed)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -484,16 +530,19 @@ class Decision:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
         _check_header(data, "decision")
-        checks = tuple(
-            Check(c["name"], c.get("value"), c.get("threshold"), bool(c["passed"]))
-            for c in _require(data, "checks")
-        )
+        checks = _require(data, "checks")
+        if not isinstance(checks, list):
+            raise SchemaError("checks must be a list")
+        outcome = _one_of(data, "outcome", ("pass", "fail"))
+        reason = _one_of(data, "reason", set(Reason))
+        if (outcome == "pass") != (reason == Reason.PASSED):
+            raise SchemaError(f"outcome {outcome!r} contradicts reason {reason!r}")
         return cls(
             session_id=_str(data, "session_id"),
-            outcome=_str(data, "outcome"),
-            reason=_str(data, "reason"),
-            challenge_type=_str(data, "challenge_type"),
-            checks=checks,
+            outcome=outcome,
+            reason=reason,
+            challenge_type=_one_of(data, "challenge_type", CHALLENGE_TYPES),
+            checks=tuple(Check.from_dict(check) for check in checks),
             frames_used=_int(data, "frames_used"),
             frames_ignored=_int(data, "frames_ignored"),
             started_at_ms=_int(data, "started_at_ms"),
@@ -535,14 +584,14 @@ class DeadLetter:
     def from_dict(cls, data: Mapping[str, Any]) -> DeadLetter:
         _check_header(data, "dead_letter")
         return cls(
-            reason=_str(data, "reason"),
-            detail=str(_require(data, "detail")),
+            reason=_one_of(data, "reason", set(DeadLetterReason)),
+            detail=_text(data, "detail"),
             source_topic=_str(data, "source_topic"),
             source_partition=_int(data, "source_partition"),
             source_offset=_int(data, "source_offset"),
-            session_id=data.get("session_id"),
+            session_id=_optional_str(data, "session_id"),
             payload_bytes=_int(data, "payload_bytes"),
-            payload_head=str(_require(data, "payload_head")),
+            payload_head=_text(data, "payload_head"),
             occurred_at_ms=_int(data, "occurred_at_ms"),
         )
 

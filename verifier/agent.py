@@ -17,6 +17,7 @@ from typing import Any
 import faust
 import orjson
 
+from liveness import logs, metrics
 from liveness.config import KafkaSettings
 from processors.agent import common_app_options
 from schemas.clock import now_ms
@@ -70,6 +71,7 @@ class VerifierShell:
 
     async def on_message(self, message: Any, now_ms: int) -> None:
         """Decode, apply, store, emit; anything unexpected becomes a dead letter, never a crash."""
+        logs.bind_session(message.key)  # records are keyed by session id
         try:
             await self._handle(message, now_ms)
         except Exception as exc:  # one bad event must not stop every other session
@@ -89,6 +91,7 @@ class VerifierShell:
         outcome = self.core.handle(_load(self.table.get(key)), item, now_ms)
         if outcome.decision is not None:
             await self.decisions.send(key=key, value=encode(outcome.decision))
+            metrics.record_decision(outcome.decision)
         if outcome.orphaned:
             detail = f"{len(outcome.session.pending)} observations for a session that never started"
             await self._dead_letter(
@@ -106,6 +109,7 @@ class VerifierShell:
         source = SourceRef(message.topic, message.partition, message.offset)
         letter = dead_letter(reason, detail, source, message.value, session_id, now_ms)
         await self.dead_letters.send(key=message.key, value=encode(letter))
+        metrics.record_dead_letter("verifier", reason)
 
     async def tick_due_sessions(self, now_ms: int) -> None:
         """Ask the owner of each due session to settle it (tables change only inside the agent)."""
@@ -122,6 +126,7 @@ class VerifierShell:
             if self.core.needs_tick(session, now_ms) and now_ms - self.ticked_at.get(key, 0) > TICK_RESEND_MS:
                 self.ticked_at[key] = now_ms
                 await self.ticks.send(key=key, value=encode(SessionTick(key.decode(), now_ms)))
+        metrics.set_open_sessions(len(self.open_sessions))
 
 
 def make_verifier_app(

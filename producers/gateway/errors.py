@@ -12,10 +12,11 @@ LivenessError (schemas.errors)
     ├── WrongFrameSize       4422  the JPEG's dimensions are not the challenge's image size
     ├── RateExceeded         4429  frames faster than the rate limit (burst included)
     ├── TooManyFrames        4429  more frames than a session may send
-    └── GatewayBusy          1013  too many concurrent streams on this process
+    ├── GatewayBusy          1013  too many concurrent streams, or Kafka not connected yet
+    └── Unavailable          1011  a frame or an event could not be published to Kafka
 
-Close codes 4000 + an HTTP status read the same way as that status; 1013 is
-the WebSocket protocol's own "try again later".
+Close codes 4000 + an HTTP status read the same way as that status; 1013 and
+1011 are the WebSocket protocol's own "try again later" and "server error".
 """
 
 from __future__ import annotations
@@ -92,3 +93,8 @@ class TooManyFrames(Refusal):
 class GatewayBusy(Refusal):
     reason_code = "BUSY"
     close_code = 1013
+
+
+class Unavailable(Refusal):
+    reason_code = "UNAVAILABLE"
+    close_code = 1011

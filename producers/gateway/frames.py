@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from processors.errors import CorruptFrameError
 from processors.landmarks import jpeg_dimensions
-from producers.gateway.errors import NotJpeg, RateExceeded, Refusal, SessionExpired, TooManyFrames, WrongFrameSize
+from producers.gateway.errors import (
+    NotJpeg,
+    RateExceeded,
+    Refusal,
+    SessionExpired,
+    TooManyFrames,
+    WrongFrameSize,
+)
 from producers.gateway.protocol import FrameMessage
 from producers.gateway.rate import TokenBucket
 from producers.gateway.settings import GatewayLimits
@@ -21,7 +28,9 @@ class FrameGate:
     carry none. Every refusal is raised before the frame is published.
     """
 
-    def __init__(self, session_id: str, challenge: Challenge, limits: GatewayLimits, opened_ms: float) -> None:
+    def __init__(
+        self, session_id: str, challenge: Challenge, limits: GatewayLimits, opened_ms: float
+    ) -> None:
         self.session_id, self.challenge, self.limits = session_id, challenge, limits
         self.opened_ms = opened_ms
         self.bucket = TokenBucket(limits.max_fps, limits.burst_frames, opened_ms)

@@ -56,7 +56,10 @@ def max_message_bytes(limits: GatewayLimits) -> int:
 def parse_frame_message(data: bytes, limits: GatewayLimits) -> FrameMessage:
     """Split a binary message into seq, optional capture time and JPEG; raises a ``Refusal``."""
     if len(data) > max_message_bytes(limits):
-        raise FrameTooLarge(f"frame message of {len(data)} bytes exceeds {max_message_bytes(limits)}")
+        # The header is bounded, so a message this long carries a JPEG over the limit.
+        raise FrameTooLarge(
+            f"frame message of {len(data)} bytes is over the frame limit of {limits.max_frame_bytes} bytes"
+        )
     if len(data) <= SEQ_BYTES:
         raise Refusal("a frame message needs a 4-byte seq and a JPEG")
     seq = int.from_bytes(data[:SEQ_BYTES], "big")
@@ -64,7 +67,9 @@ def parse_frame_message(data: bytes, limits: GatewayLimits) -> FrameMessage:
         raise Refusal(f"seq {seq} is out of range")
     captured_at_ms, jpeg = _split_header(data[SEQ_BYTES:], limits)
     if len(jpeg) > limits.max_frame_bytes:
-        raise FrameTooLarge(f"frame of {len(jpeg)} bytes exceeds {limits.max_frame_bytes}")
+        raise FrameTooLarge(
+            f"frame of {len(jpeg)} bytes is over the frame limit of {limits.max_frame_bytes} bytes"
+        )
     return FrameMessage(seq, captured_at_ms, jpeg)
 
 

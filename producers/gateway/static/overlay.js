@@ -1,0 +1,55 @@
+// The overlay over the mirrored preview. Every shape the server describes is in the
+// coordinates of the frames sent (not mirrored); the preview is mirrored, so each one
+// goes through mirrorBox/mirrorPoint once, here, and nowhere else.
+
+/** A box {left, top, width, height} of the sent frame, as it appears in the mirrored preview. */
+export function mirrorBox(box, imageWidth) {
+  return { left: imageWidth - box.left - box.width, top: box.top, width: box.width, height: box.height };
+}
+
+/** A point [x, y] of the sent frame, as it appears in the mirrored preview. */
+export function mirrorPoint(point, imageWidth) {
+  return [imageWidth - point[0], point[1]];
+}
+
+/** The frame size to ask for: the camera's, scaled down so that its long side is at most maxSide. */
+export function frameSize(videoWidth, videoHeight, maxSide) {
+  const scale = Math.min(1, maxSide / Math.max(videoWidth, videoHeight));
+  return { width: Math.round(videoWidth * scale), height: Math.round(videoHeight * scale) };
+}
+
+/** Draw the challenge (area box, nose target) and the last feedback (face box, nose) on the canvas. */
+export function drawOverlay(canvas, challenge, feedback) {
+  const ctx = canvas.getContext("2d");
+  const w = challenge.image_width;
+  canvas.width = w;
+  canvas.height = challenge.image_height;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const framed = feedback && feedback.in_area;
+  strokeBox(ctx, mirrorBox(challenge.area, w), framed ? "#34a853" : "#ffffff", 3, [12, 8]);
+  if (challenge.nose) {
+    const target = mirrorBox(challenge.nose, w);
+    const reached = feedback && feedback.nose_in_target;
+    ctx.fillStyle = reached ? "rgba(52,168,83,0.55)" : "rgba(251,188,4,0.45)";
+    ctx.fillRect(target.left, target.top, target.width, target.height);
+    strokeBox(ctx, target, reached ? "#34a853" : "#fbbc04", 3, []);
+  }
+  if (feedback && feedback.face_box) {
+    strokeBox(ctx, mirrorBox(feedback.face_box, w), "rgba(255,255,255,0.5)", 1, [4, 4]);
+  }
+  if (feedback && feedback.nose) {
+    const [x, y] = mirrorPoint(feedback.nose, w);
+    ctx.fillStyle = "#1a73e8";
+    ctx.beginPath();
+    ctx.arc(x, y, 5, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+}
+
+function strokeBox(ctx, box, colour, lineWidth, dash) {
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = lineWidth;
+  ctx.setLineDash(dash);
+  ctx.strokeRect(box.left, box.top, box.width, box.height);
+  ctx.setLineDash([]);
+}

@@ -1,0 +1,111 @@
+"""Recorded sessions from real faces through the real broker and worker processes: one decision each."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation.species import SPECIES, Draw, Studio
+from liveness.media import fetch_media
+from liveness.replay import replay_offline, replay_streaming
+from liveness.stack import Stack
+from processors.landmarks import FaceAnalyzer
+from producers.recording import RecordedSession, write_session
+from schemas.events import Decision
+
+pytestmark = pytest.mark.integration
+
+EXPECTED = {
+    "genuine": ("pass", "PASSED"),
+    "static_photo": ("fail", "TIMEOUT"),
+    "two_faces": ("fail", "MULTIPLE_FACES"),
+    "no_face": ("fail", "NO_FACE"),
+}
+# The generator's draw index picks the person and, for no_face, the variant: 5 is "never a face".
+DRAW_INDEX = {"genuine": 0, "static_photo": 1, "two_faces": 2, "no_face": 5}
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> FaceAnalyzer:
+    with FaceAnalyzer() as face_analyzer:
+        yield face_analyzer
+
+
+@pytest.fixture(scope="module")
+def recordings(
+    analyzer: FaceAnalyzer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, RecordedSession]:
+    """One session per species, generated from real face photos with a fixed seed."""
+    studio = Studio.open(fetch_media(), analyzer)
+    out = Path(tmp_path_factory.mktemp("sessions"))
+    sessions = {}
+    for index, species in enumerate(EXPECTED):
+        draft = SPECIES[species](
+            studio, Draw(random.Random(100 + index), np.random.default_rng(100 + index), index)
+        )
+        path = write_session(out / species, f"it-{species}", draft.challenge, 0, draft.frames, draft.label())
+        sessions[species] = RecordedSession.load(path)
+    return sessions
+
+
+@pytest.fixture(scope="module")
+def streamed(stack: Stack, recordings: dict[str, RecordedSession]) -> dict[str, Decision]:
+    decisions = asyncio.run(
+        replay_streaming(stack.kafka, list(recordings.values()), stack.keys, timeout_s=120)
+    )
+    return dict(zip(recordings, decisions, strict=True))
+
+
+@pytest.mark.parametrize("species", list(EXPECTED))
+def test_pipeline_recorded_session_gets_expected_decision(
+    species: str, streamed: dict[str, Decision]
+) -> None:
+    decision = streamed[species]
+    assert (decision.outcome, decision.reason) == EXPECTED[species], decision.checks
+
+
+@pytest.mark.parametrize("species", list(EXPECTED))
+def test_replay_offline_and_streaming_same_decision(
+    species: str,
+    streamed: dict[str, Decision],
+    recordings: dict[str, RecordedSession],
+    analyzer: FaceAnalyzer,
+) -> None:
+    offline = replay_offline(recordings[species], analyzer)
+    online = streamed[species]
+    assert (offline.outcome, offline.reason, offline.frames_used) == (
+        online.outcome,
+        online.reason,
+        online.frames_used,
+    )
+    measured = {c.name: c.value for c in offline.checks}
+    assert measured == pytest.approx(
+        {c.name: c.value for c in online.checks}, abs=50
+    )  # clock drift differs by ms
+
+
+def test_pipeline_replayed_session_id_gets_no_second_decision(
+    stack: Stack, recordings: dict[str, RecordedSession]
+) -> None:
+    """Publishing the same session id twice: the verifier's table answers once, ever."""
+
+    async def twice() -> list[Decision]:
+        from producers.challenge_service import ChallengeService
+        from producers.decision_watcher import DecisionWatcher
+        from producers.publisher import SessionPublisher, publish_recording
+
+        recording = recordings["static_photo"]
+        service = ChallengeService(stack.keys)
+        async with DecisionWatcher(stack.kafka) as watcher, SessionPublisher(stack.kafka) as publisher:
+            await publish_recording(publisher, recording, service, session_id="same-id", paced=False)
+            await watcher.wait_for({"same-id"}, 60)
+            await publish_recording(publisher, recording, service, session_id="same-id", paced=False)
+            await asyncio.sleep(8)
+            await watcher.poll(1.0)
+        return watcher.seen["same-id"]
+
+    assert len(asyncio.run(twice())) == 1

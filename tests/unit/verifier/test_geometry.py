@@ -1,0 +1,112 @@
+"""The pure geometry under the checks: homography fit, trajectory fit, eye aspect ratio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from real_faces import PEOPLE, closed_eyes, face, real_mesh
+
+from verifier.challenges.blink import face_eye_ratio
+from verifier.geometry import (
+    LEFT_EYE,
+    RIGHT_EYE,
+    eye_aspect_ratio,
+    fit_homography,
+    homography_residual,
+    project,
+    quadratic_fit_rms,
+)
+
+# ---- homography ---------------------------------------------------------------------------------
+
+
+def test_fit_homography_recovers_known_map_of_real_landmarks() -> None:
+    points = real_mesh()[:, :2]
+    known = np.array([[0.9, 0.1, 30.0], [-0.05, 1.1, -12.0], [2e-4, -1e-4, 1.0]])
+    moved = project(known, points)
+
+    fitted = fit_homography(points, moved)
+
+    assert fitted / fitted[2, 2] == pytest.approx(known, rel=1e-6, abs=1e-9)
+    assert homography_residual(points, moved, 170.0) < 1e-9
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_fit_homography_fewer_than_four_points_raises_value_error(count: int) -> None:
+    points = real_mesh()[:count, :2]
+
+    with pytest.raises(ValueError, match="4"):
+        fit_homography(points, points)
+
+
+def test_fit_homography_mismatched_shapes_raises_value_error() -> None:
+    points = real_mesh()[:, :2]
+
+    with pytest.raises(ValueError):
+        fit_homography(points, points[:-1])
+
+
+def test_homography_residual_zero_face_size_is_infinite() -> None:
+    points = real_mesh()[:, :2]
+
+    assert homography_residual(points, points + 1.0, 0.0) == float("inf")
+
+
+# ---- quadratic trajectory fit -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("xs", "ys"),
+    [
+        ([], []),
+        ([0.5], [0.5]),
+        ([0.5, 0.6], [0.5, 0.4]),
+        ([0.5, 0.6, 0.55], [0.5, 0.1, 0.9]),  # three points always fit a parabola exactly
+        ([0.5, 0.5, 0.5, 0.5, 0.5], [0.1, 0.2, 0.3, 0.4, 0.5]),  # no horizontal motion: no fit
+    ],
+    ids=["none", "one", "two", "three-wild", "vertical"],
+)
+def test_quadratic_fit_rms_degenerate_input_is_zero(xs: list[float], ys: list[float]) -> None:
+    assert quadratic_fit_rms(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)) == 0.0
+
+
+def test_quadratic_fit_rms_exact_parabola_is_zero() -> None:
+    xs = np.linspace(0.5, 0.62, 10)
+
+    assert quadratic_fit_rms(xs, 3 * xs**2 - 2 * xs + 0.4) < 1e-12
+
+
+def test_quadratic_fit_rms_zigzag_is_large() -> None:
+    xs = np.linspace(0.5, 0.62, 10)
+    ys = 0.5 + 0.05 * np.array([1, -1] * 5)
+
+    assert quadratic_fit_rms(xs, ys) > 0.04
+
+
+# ---- eye aspect ratio ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_eye_aspect_ratio_drops_when_upper_lids_moved_onto_lower_lids(person: str) -> None:
+    mesh = real_mesh(person)
+
+    open_ratio = face_eye_ratio(face(mesh))
+    half_ratio = face_eye_ratio(face(closed_eyes(mesh, 0.5)))
+    shut_ratio = face_eye_ratio(face(closed_eyes(mesh, 1.0)))
+
+    assert 0.15 < open_ratio < 0.45
+    assert half_ratio == pytest.approx(open_ratio / 2, rel=0.15)
+    assert shut_ratio < 0.1 * open_ratio
+
+
+def test_eye_aspect_ratio_of_mesh_points_matches_face_subset() -> None:
+    mesh = real_mesh()
+    points = {index: tuple(mesh[index]) for index in (*RIGHT_EYE, *LEFT_EYE)}
+
+    assert eye_aspect_ratio(points) == pytest.approx(face_eye_ratio(face(mesh)), abs=0.01)
+
+
+def test_eye_aspect_ratio_collapsed_eye_is_zero_not_an_error() -> None:
+    points = {index: (100.0, 100.0, 0.0) for index in (*RIGHT_EYE, *LEFT_EYE)}
+
+    assert eye_aspect_ratio(points) == 0.0
