@@ -16,7 +16,9 @@ def _species_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in ALL_SPECIES]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown species {', '.join(unknown)}; known: {', '.join(ALL_SPECIES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown species {', '.join(unknown)}; known: {', '.join(ALL_SPECIES)}"
+        )
     return names
 
 
@@ -26,9 +28,19 @@ def generate_parser() -> argparse.ArgumentParser:
         description="Generate a labelled corpus of genuine and attack sessions from real faces "
         "(recorded-session directories with label.json). Deterministic for a seed.",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_CORPUS, help=f"corpus directory (default {DEFAULT_CORPUS})")
-    parser.add_argument("--per-species", type=int, default=3, metavar="N", help="sessions per species other than genuine (default 3)")
-    parser.add_argument("--genuine", type=int, default=6, metavar="N", help="photo-warp genuine sessions (default 6)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_CORPUS, help=f"corpus directory (default {DEFAULT_CORPUS})"
+    )
+    parser.add_argument(
+        "--per-species",
+        type=int,
+        default=3,
+        metavar="N",
+        help="sessions per species other than genuine (default 3)",
+    )
+    parser.add_argument(
+        "--genuine", type=int, default=6, metavar="N", help="photo-warp genuine sessions (default 6)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
     parser.add_argument(
         "--species",
@@ -37,7 +49,9 @@ def generate_parser() -> argparse.ArgumentParser:
         metavar="A,B,C",
         help=f"only these species (default all: {','.join(ALL_SPECIES)})",
     )
-    parser.add_argument("--cache-dir", type=Path, default=None, help="media cache (see 'liveness fetch-media')")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="media cache (see 'liveness fetch-media')"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print one line per session")
     return parser
 
@@ -59,7 +73,9 @@ def generate_main(argv: Sequence[str] | None = None) -> int:
     with FaceAnalyzer() as analyzer:
         studio = Studio.open(media, analyzer)
         report = generate_corpus(args.out, counts, args.seed, studio, progress=None if args.quiet else print)
-    print(f"{len(report.sessions)} sessions in {args.out} ({report.total_s:.0f} s, {len(studio.people)} people)")
+    print(
+        f"{len(report.sessions)} sessions in {args.out} ({report.total_s:.0f} s, {len(studio.people)} people)"
+    )
     for species, seconds in report.seconds_per_session().items():
         print(f"  {species:18s} {seconds:6.2f} s/session")
     for failure in report.failures:
@@ -73,14 +89,20 @@ def evaluate_parser() -> argparse.ArgumentParser:
         description="Run every session of a labelled corpus through the verifier and report "
         "APCER per attack species and BPCER (ISO/IEC 30107-3 style), reasons, distributions and plots.",
     )
-    parser.add_argument("corpus", type=Path, metavar="CORPUS", help="directory of recorded sessions with label.json")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the evaluation (default CORPUS/evaluation)")
+    parser.add_argument(
+        "corpus", type=Path, metavar="CORPUS", help="directory of recorded sessions with label.json"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the evaluation (default CORPUS/evaluation)"
+    )
     parser.add_argument(
         "--kafka",
         action="store_true",
         help="replay through the running pipeline (LIVENESS_* environment) instead of the in-process core",
     )
-    parser.add_argument("--timeout", type=float, default=120.0, help="--kafka: seconds to wait per batch of decisions")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="--kafka: seconds to wait per batch of decisions"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print one line per session")
     return parser
 

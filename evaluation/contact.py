@@ -63,7 +63,9 @@ def _title(text: str, width: int) -> np.ndarray:
     return band
 
 
-def write_contact_sheets(corpus: Path, out: Path, frames: int = 5, sessions_per_species: int = 2) -> list[Path]:
+def write_contact_sheets(
+    corpus: Path, out: Path, frames: int = 5, sessions_per_species: int = 2
+) -> list[Path]:
     """One PNG per species from the first sessions of each species in ``corpus``."""
     by_species: dict[str, list[RecordedSession]] = defaultdict(list)
     for path in sorted(corpus.glob("*/session.json")):

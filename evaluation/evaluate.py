@@ -72,7 +72,9 @@ def evaluate_offline(
     return results
 
 
-def evaluate_streaming(sessions: Sequence[RecordedSession], timeout_s: float = 120.0, batch: int = 8) -> list[SessionResult]:
+def evaluate_streaming(
+    sessions: Sequence[RecordedSession], timeout_s: float = 120.0, batch: int = 8
+) -> list[SessionResult]:
     """Each session through Kafka (broker, processor and verifier workers must be running).
 
     Configuration comes from the ``LIVENESS_*`` environment, as for ``liveness replay``;
@@ -86,7 +88,9 @@ def evaluate_streaming(sessions: Sequence[RecordedSession], timeout_s: float = 1
     for start in range(0, len(sessions), batch):
         chunk = list(sessions[start : start + batch])
         decisions = asyncio.run(replay_streaming(kafka, chunk, keys, timeout_s))
-        results += [result_of(recording, decision) for recording, decision in zip(chunk, decisions, strict=True)]
+        results += [
+            result_of(recording, decision) for recording, decision in zip(chunk, decisions, strict=True)
+        ]
     return results
 
 

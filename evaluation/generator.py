@@ -44,12 +44,12 @@ def session_draw(seed: int, species: str, index: int) -> Draw:
     digest = hashlib.sha256(key.encode()).digest()
     offset = ALL_SPECIES.index(species) if species in ALL_SPECIES else 0
     # Persons go round robin from a per-species offset, so small corpora still cover many faces.
-    return Draw(random.Random(key), np.random.default_rng(int.from_bytes(digest[:8], "big")), index, 3 * offset)
+    return Draw(
+        random.Random(key), np.random.default_rng(int.from_bytes(digest[:8], "big")), index, 3 * offset
+    )
 
 
-def plan_counts(
-    per_species: int, genuine: int, species: Sequence[str] | None = None
-) -> dict[str, int]:
+def plan_counts(per_species: int, genuine: int, species: Sequence[str] | None = None) -> dict[str, int]:
     """How many sessions of each species: ``genuine`` photo-warp genuines, ``per_species`` of the others."""
     chosen = list(species) if species else list(ALL_SPECIES)
     unknown = [name for name in chosen if name not in SPECIES]
@@ -98,7 +98,12 @@ def generate_corpus(
 
 
 def _write_manifest(out: Path, counts: Mapping[str, int], seed: int, report: GenerationReport) -> None:
-    manifest = {"seed": seed, "counts": dict(counts), "sessions": report.sessions, "failures": report.failures}
+    manifest = {
+        "seed": seed,
+        "counts": dict(counts),
+        "sessions": report.sessions,
+        "failures": report.failures,
+    }
     (out / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     timing = {"seconds_per_session": report.seconds_per_session(), "total_s": round(report.total_s, 1)}
     (out / "generation-timing.json").write_bytes(orjson.dumps(timing, option=orjson.OPT_INDENT_2))

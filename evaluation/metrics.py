@@ -13,7 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-KEY_CHECKS = ("rotation_toward_target_deg", "nonplanarity", "max_nose_jump", "trajectory_rms", "max_scale_jump")
+KEY_CHECKS = (
+    "rotation_toward_target_deg",
+    "nonplanarity",
+    "max_nose_jump",
+    "trajectory_rms",
+    "max_scale_jump",
+)
 # Measured by the evaluation on the frames the verifier used, not by the verifier (yet).
 DIAGNOSTICS = ("max_shape_jump", "max_shape_jump_3d", "shape_drift_3d")
 

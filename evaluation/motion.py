@@ -87,7 +87,9 @@ def away_pose(warper: HeadWarper, target: tuple[float, float], rng: np.random.Ge
     """A turn of 15-30 deg away from ``target`` (the wrong answer to the challenge)."""
     nose = nose_after(warper, HeadPose())
     side = -1.0 if target[0] >= nose[0] else 1.0
-    return HeadPose(side * rng.uniform(15, 30), rng.uniform(-4, 4), side * rng.uniform(0, 12), rng.uniform(-5, 5))
+    return HeadPose(
+        side * rng.uniform(15, 30), rng.uniform(-4, 4), side * rng.uniform(0, 12), rng.uniform(-5, 5)
+    )
 
 
 def aim(

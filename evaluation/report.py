@@ -43,16 +43,23 @@ def format_rates(results: Sequence[SessionResult]) -> str:
     """The APCER/BPCER table: one row per species, then all genuine together and the worst attack."""
     rates = species_rates(results)
     reasons = reasons_by_species(results)
-    lines = ["| species | kind | sessions | metric | rate (errors/sessions) | reasons |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| species | kind | sessions | metric | rate (errors/sessions) | reasons |",
+        "|---|---|---|---|---|---|",
+    ]
     for rate in rates:
         codes = ", ".join(f"{code} {count}" for code, count in reasons[rate.species].most_common())
         kind = "bona fide" if rate.genuine else "attack"
-        lines.append(f"| {rate.species} | {kind} | {rate.sessions} | {rate.metric} | {_percent(rate)} | {codes} |")
+        lines.append(
+            f"| {rate.species} | {kind} | {rate.sessions} | {rate.metric} | {_percent(rate)} | {codes} |"
+        )
     overall = bpcer(results)
     lines.append(f"| **all genuine** | bona fide | {overall.sessions} | BPCER | **{_percent(overall)}** | |")
     worst = worst_apcer(rates)
     if worst is not None:
-        lines.append(f"| **worst attack: {worst.species}** | attack | {worst.sessions} | APCER | **{_percent(worst)}** | |")
+        lines.append(
+            f"| **worst attack: {worst.species}** | attack | {worst.sessions} | APCER | **{_percent(worst)}** | |"
+        )
     return "\n".join(lines)
 
 
@@ -61,7 +68,9 @@ def format_distributions(results: Sequence[SessionResult]) -> str:
     lines = ["| check | species | n | min | median | max |", "|---|---|---|---|---|---|"]
     for check, per_species in distributions(results).items():
         for species, d in per_species.items():
-            lines.append(f"| {check} | {species} | {d.count} | {d.minimum:.4g} | {d.median:.4g} | {d.maximum:.4g} |")
+            lines.append(
+                f"| {check} | {species} | {d.count} | {d.minimum:.4g} | {d.median:.4g} | {d.maximum:.4g} |"
+            )
     return "\n".join(lines)
 
 
@@ -88,7 +97,9 @@ def format_evaluation(results: Sequence[SessionResult]) -> str:
     )
 
 
-def margins(results: Sequence[SessionResult], settings: VerifierSettings) -> dict[str, dict[str, float | None]]:
+def margins(
+    results: Sequence[SessionResult], settings: VerifierSettings
+) -> dict[str, dict[str, float | None]]:
     """For each key check: the genuine extreme on the failing side and the attack extreme on the passing side.
 
     The gap between them is where a threshold can go; ``margin_genuine`` and
@@ -105,7 +116,9 @@ def margins(results: Sequence[SessionResult], settings: VerifierSettings) -> dic
             "threshold": threshold,
             "genuine_worst": lowest_genuine,
             "attack_best": best_attack,
-            "margin_genuine": None if lowest_genuine is None else round(sign * (lowest_genuine - threshold), 5),
+            "margin_genuine": None
+            if lowest_genuine is None
+            else round(sign * (lowest_genuine - threshold), 5),
             "margin_attack": None if best_attack is None else round(sign * (threshold - best_attack), 5),
         }
     return out
@@ -153,7 +166,9 @@ def plot_distributions(results: Sequence[SessionResult], settings: VerifierSetti
             axes.scatter(xs, y + rng.uniform(-0.18, 0.18, len(xs)), s=12, alpha=0.7, color=colour)
         if check in thresholds(settings):
             threshold, side = thresholds(settings)[check]
-            axes.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {side} {threshold}")
+            axes.axvline(
+                threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {side} {threshold}"
+            )
             axes.legend(loc="best", fontsize=8)
         axes.set_yticks(range(len(rows)), [f"{s} ({len(values[s])})" for s in rows])
         axes.invert_yaxis()

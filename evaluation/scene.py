@@ -90,7 +90,9 @@ def room(rng: np.random.Generator) -> np.ndarray:
     for _ in range(rng.integers(2, 5)):
         x0, y0 = rng.integers(0, FRAME_WIDTH), rng.integers(0, FRAME_HEIGHT)
         w, h = rng.integers(60, 260), rng.integers(60, 300)
-        cv2.rectangle(image, (int(x0), int(y0)), (int(x0 + w), int(y0 + h)), rng.uniform(40, 220, 3).tolist(), -1)
+        cv2.rectangle(
+            image, (int(x0), int(y0)), (int(x0 + w), int(y0 + h)), rng.uniform(40, 220, 3).tolist(), -1
+        )
     image = cv2.GaussianBlur(image, (0, 0), 9)
     image += rng.normal(0, 2.0, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
@@ -116,7 +118,9 @@ def place(
     meshes = analyzer.mesh_points(frame)
     if len(meshes) != 1:
         raise SceneError(f"{photo.name}: {len(meshes)} faces after placing it in the frame")
-    scene = Scene(frame, meshes[0], background, print_card(scaled), (origin[0] - _MARGIN, origin[1] - _MARGIN))
+    scene = Scene(
+        frame, meshes[0], background, print_card(scaled), (origin[0] - _MARGIN, origin[1] - _MARGIN)
+    )
     if not AREA.contains_box(scene.face_box) or scene.face_box.area < 0.21 * AREA.area:
         raise SceneError(f"{photo.name}: face box {scene.face_box} is not framed in the area box")
     return scene
@@ -127,10 +131,14 @@ _MARGIN = 8  # white border of a printed photo, in frame pixels
 
 def print_card(photo: np.ndarray) -> np.ndarray:
     """The photo as printed: a white margin around it."""
-    return cv2.copyMakeBorder(photo, _MARGIN, _MARGIN, _MARGIN, _MARGIN, cv2.BORDER_CONSTANT, value=(245, 245, 245))
+    return cv2.copyMakeBorder(
+        photo, _MARGIN, _MARGIN, _MARGIN, _MARGIN, cv2.BORDER_CONSTANT, value=(245, 245, 245)
+    )
 
 
-def paste(background: np.ndarray, image: np.ndarray, origin: tuple[float, float], feather_px: float) -> np.ndarray:
+def paste(
+    background: np.ndarray, image: np.ndarray, origin: tuple[float, float], feather_px: float
+) -> np.ndarray:
     """``image`` over ``background`` with its top-left at ``origin``, edges softened by ``feather_px``."""
     shift = np.float64([[1, 0, origin[0]], [0, 1, origin[1]]])
     return warp_over(background, image, shift, feather_px)
@@ -192,7 +200,9 @@ def card_frame(scene: Scene, transform: np.ndarray) -> np.ndarray:
     return warp_over(scene.room, scene.card, transform @ to_frame)
 
 
-def frame_times(rng: np.random.Generator, count: int, start_ms: int, interval_ms: float = FRAME_INTERVAL_MS) -> list[int]:
+def frame_times(
+    rng: np.random.Generator, count: int, start_ms: int, interval_ms: float = FRAME_INTERVAL_MS
+) -> list[int]:
     """Capture times of ``count`` frames at ~10 fps, each interval jittered by up to +/-15%."""
     steps = interval_ms * rng.uniform(0.85, 1.15, count)
     steps[0] = 0

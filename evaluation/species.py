@@ -90,7 +90,12 @@ class Draft:
     person: str
 
     def label(self) -> dict[str, object]:
-        return {"genuine": self.genuine, "species": self.species, "source": self.source, "person": self.person}
+        return {
+            "genuine": self.genuine,
+            "species": self.species,
+            "source": self.source,
+            "person": self.person,
+        }
 
 
 @dataclass
@@ -257,9 +262,14 @@ def static_photo(studio: Studio, draw: Draw) -> Draft:
         scene = place(photo, studio.analyzer, draw.np)
         count = int(draw.np.integers(30, 51))
         shake = [smooth_noise(draw.np, count, 0.8) for _ in range(2)]
-        frames = [card_frame(scene, np.float64([[1, 0, shake[0][i]], [0, 1, shake[1][i]], [0, 0, 1]])) for i in range(count)]
+        frames = [
+            card_frame(scene, np.float64([[1, 0, shake[0][i]], [0, 1, shake[1][i]], [0, 0, 1]]))
+            for i in range(count)
+        ]
         times = frame_times(draw.np, count, 0)
-        return Draft("static_photo", False, challenge, _encode(frames, times), f"photo:{photo.name}", photo.person)
+        return Draft(
+            "static_photo", False, challenge, _encode(frames, times), f"photo:{photo.name}", photo.person
+        )
 
     return _retrying(make)
 
@@ -360,7 +370,12 @@ def _take_draft(studio: Studio, draw: Draw, challenge: Challenge, turn: int) -> 
 
 def _clear_of(take: Take, target: Box, margin_px: float) -> bool:
     widened = target.widened(motion.NOSE_TOLERANCE)
-    grown = Box(widened.left - margin_px, widened.top - margin_px, widened.width + 2 * margin_px, widened.height + 2 * margin_px)
+    grown = Box(
+        widened.left - margin_px,
+        widened.top - margin_px,
+        widened.width + 2 * margin_px,
+        widened.height + 2 * margin_px,
+    )
     return not any(grown.contains_point(*nose) for nose in take.noses)
 
 
@@ -377,7 +392,14 @@ def two_faces(studio: Studio, draw: Draw) -> Draft:
         second = _second_face(studio, other, take.frames[start], draw.np)
         frames = [second(frame) if i >= start else frame for i, frame in enumerate(take.frames)]
         source = f"{take.source}+photo:{other.name}@{start}"
-        return Draft("two_faces", False, challenge, _encode(frames, take.times_ms), source, f"{take.person}+{other.person}")
+        return Draft(
+            "two_faces",
+            False,
+            challenge,
+            _encode(frames, take.times_ms),
+            source,
+            f"{take.person}+{other.person}",
+        )
 
     return _retrying(make)
 
@@ -421,7 +443,9 @@ def no_face(studio: Studio, draw: Draw) -> Draft:
             frames = [still if i < covered_from else _covered(draw.np) for i in range(count)]
         times = frame_times(draw.np, count, 0)
         kind = ("slides out", "covered", "blank")[variant]
-        return Draft("no_face", False, challenge, _encode(frames, times), f"photo:{photo.name} {kind}", photo.person)
+        return Draft(
+            "no_face", False, challenge, _encode(frames, times), f"photo:{photo.name} {kind}", photo.person
+        )
 
     return _retrying(make)
 
@@ -497,7 +521,9 @@ def spliced(studio: Studio, draw: Draw) -> Draft:
         frames = first.frames[:cut] + second.frames[cut:]
         source = f"{first.source}[:{cut}]+{second.source}[{cut}:]"
         person = first.person if first.person == second.person else f"{first.person}+{second.person}"
-        return Draft("spliced", False, challenge, _encode(frames, first.times_ms[: len(frames)]), source, person)
+        return Draft(
+            "spliced", False, challenge, _encode(frames, first.times_ms[: len(frames)]), source, person
+        )
 
     return _retrying(make)
 

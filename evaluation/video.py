@@ -90,7 +90,9 @@ class WindowCatalogue:
         while index >= len(self.windows) and self._pending:
             self.windows += windows_of(track(self._pending.pop(0), self._analyzer))
         if index >= len(self.windows):
-            raise ValueError(f"the videos hold {len(self.windows)} windows with a framed head turn, not {index + 1}")
+            raise ValueError(
+                f"the videos hold {len(self.windows)} windows with a framed head turn, not {index + 1}"
+            )
         return self.windows[index]
 
     def all(self) -> list[VideoWindow]:
@@ -124,7 +126,11 @@ def _window_from(tracked: Track, start: int) -> VideoWindow | None:
             break
         travel = (rows[end, 0] - first[0]) * scale
         turn = rows[end, 6] - first[6]
-        if abs(travel) >= MIN_NOSE_TRAVEL_PX and np.sign(turn) == np.sign(travel) and abs(turn) >= MIN_YAW_CHANGE_DEG:
+        if (
+            abs(travel) >= MIN_NOSE_TRAVEL_PX
+            and np.sign(turn) == np.sign(travel)
+            and abs(turn) >= MIN_YAW_CHANGE_DEG
+        ):
             if best is None or abs(travel) > best[1]:
                 best = (end, abs(travel))
     if best is None:
@@ -160,7 +166,11 @@ def window_frames(window: VideoWindow) -> list[np.ndarray]:
         if index >= window.start:
             frames.append(
                 cv2.warpAffine(
-                    frame, transform, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                    frame,
+                    transform,
+                    (FRAME_WIDTH, FRAME_HEIGHT),
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
                 )
             )
     return frames

@@ -147,8 +147,12 @@ class HeadWarper:
         ys, xs = self._grid
         covered = index >= 0
         coefficients = inverse[np.where(covered, index, 0)]
-        map_x = np.where(covered, coefficients[..., 0] * xs + coefficients[..., 1] * ys + coefficients[..., 2], xs)
-        map_y = np.where(covered, coefficients[..., 3] * xs + coefficients[..., 4] * ys + coefficients[..., 5], ys)
+        map_x = np.where(
+            covered, coefficients[..., 0] * xs + coefficients[..., 1] * ys + coefficients[..., 2], xs
+        )
+        map_y = np.where(
+            covered, coefficients[..., 3] * xs + coefficients[..., 4] * ys + coefficients[..., 5], ys
+        )
         return cv2.remap(
             self.image,
             map_x.astype(np.float32),
@@ -164,7 +168,9 @@ def _rotation(yaw_deg: float, pitch_deg: float) -> np.ndarray:
     # Positive yaw brings a point in front of the pivot (z < 0) toward +x.
     about_y = np.array([[math.cos(yaw), 0, -math.sin(yaw)], [0, 1, 0], [math.sin(yaw), 0, math.cos(yaw)]])
     # Positive pitch brings it toward +y.
-    about_x = np.array([[1, 0, 0], [0, math.cos(pitch), -math.sin(pitch)], [0, math.sin(pitch), math.cos(pitch)]])
+    about_x = np.array(
+        [[1, 0, 0], [0, math.cos(pitch), -math.sin(pitch)], [0, math.sin(pitch), math.cos(pitch)]]
+    )
     return about_x @ about_y
 
 

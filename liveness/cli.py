@@ -134,6 +134,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def cmd_reliability(args: argparse.Namespace) -> int:
+    from liveness.reliability import main as reliability_main
+
+    return reliability_main(args)
+
+
 def cmd_broker(argv: Sequence[str]) -> int:
     from liveness.broker import main as broker_main
 
@@ -154,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("broker", help="run the local single-node Kafka broker (see 'liveness broker --help')")
     sub.add_parser("fetch-media", help="fetch the pinned face videos and photos used by tests and the demo")
+    sub.add_parser("bench", help="benchmarks: throughput, scaling, latency, memory, wire cost (see --help)")
 
     topics = sub.add_parser("topics", help="create the pipeline's topics")
     _kafka_flags(topics)
@@ -220,15 +227,43 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--work-dir", type=Path, default=Path("out/demo"))
     demo.set_defaults(handler=cmd_demo)
 
+    reliability = sub.add_parser(
+        "reliability", help="crash, restart, rebalance, broker-outage and flood scenarios under load"
+    )
+    reliability.add_argument(
+        "--scenarios",
+        type=lambda text: [s for s in text.split(",") if s],
+        default=["baseline", "processor-kill", "verifier-kill", "rebalance", "broker-restart", "flood"],
+        help="comma-separated (default: all; baseline first sets the latency yardstick)",
+    )
+    reliability.add_argument("--sessions", type=int, default=24, help="sessions per scenario (default 24)")
+    reliability.add_argument("--outage", type=float, default=5.0, help="broker outage in seconds (default 5)")
+    reliability.add_argument(
+        "--flood-frames", type=int, default=3000, help="frames of the flood (default 3000)"
+    )
+    reliability.add_argument(
+        "--soak", type=float, default=0.0, help="then a steady load for this many seconds"
+    )
+    reliability.add_argument("--json", type=Path, help="write the reports here as JSON")
+    reliability.add_argument("--work-dir", type=Path, default=Path("out/reliability"))
+    reliability.set_defaults(handler=cmd_reliability)
+
     from liveness.analytics import add_analytics_commands  # `decisions` and `report`
 
     add_analytics_commands(sub, _kafka_flags, _kafka)
     return parser
 
 
+def cmd_bench(argv: Sequence[str]) -> int:
+    from benchmarks.run import main as bench_main
+
+    return bench_main(list(argv))
+
+
 PASSTHROUGH: dict[str, Callable[[Sequence[str]], int]] = {
     "broker": cmd_broker,
     "fetch-media": cmd_fetch_media,
+    "bench": cmd_bench,
 }
 
 

@@ -4,6 +4,11 @@ Every JSON event carries ``kind`` and ``v`` (its schema version) so a consumer
 can tell what it reads. Frames are the exception: their value is the raw JPEG
 and their metadata travels in Kafka headers (see ``schemas.codec``), which keeps
 the heaviest payload free of base64 and JSON parsing.
+
+Decoders ignore fields they do not know, at any depth (forward compatibility:
+a producer may add an optional field without a version bump); everything else
+that breaks the contract raises ``SchemaError``. ``schemas.json_schemas``
+publishes the same contract as JSON Schema.
 """
 
 from __future__ import annotations
@@ -395,6 +400,19 @@ class Face:
         }
 
     @classmethod
+    def trusted(cls, data: Mapping[str, Any]) -> Face:
+        """Rebuild from this process's own ``to_dict`` output (the table), without re-validating."""
+        box = data["box"]
+        return cls(
+            Box(box["left"], box["top"], box["width"], box["height"]),
+            (data["nose"][0], data["nose"][1]),
+            data["yaw_deg"],
+            data["pitch_deg"],
+            data["roll_deg"],
+            tuple(data["landmarks"]),
+        )
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Face:
         nose = _require(data, "nose")
         landmarks = _require(data, "landmarks")
@@ -402,7 +420,7 @@ class Face:
             raise SchemaError("nose must be [x, y]")
         if not isinstance(landmarks, list) or len(landmarks) != 3 * len(LANDMARK_SUBSET):
             raise SchemaError(f"landmarks must hold {3 * len(LANDMARK_SUBSET)} numbers")
-        values = tuple(_finite(v) for v in landmarks)
+        values = _finite_numbers(landmarks)
         return cls(
             box=Box.from_dict(_require(data, "box")),
             nose=(_finite(nose[0]), _finite(nose[1])),
@@ -411,6 +429,15 @@ class Face:
             roll_deg=_float(data, "roll_deg"),
             landmarks=values,
         )
+
+
+def _finite_numbers(values: list[Any]) -> tuple[float, ...]:
+    """The landmarks check, in bulk: plain numbers (no bools), none NaN or infinite, none beyond 1e9."""
+    if not all(type(v) is float or type(v) is int for v in values):
+        raise SchemaError("expected a list of numbers")
+    if values and (not math.isfinite(math.fsum(values)) or max(values) > 1e9 or min(values) < -1e9):
+        raise SchemaError("numbers must be finite and within 1e9")
+    return tuple(float(v) for v in values)
 
 
 def _finite(value: Any) -> float:
@@ -456,6 +483,21 @@ class Observation:
             "inference_ms": self.inference_ms,
             "error": self.error,
         }
+
+    @classmethod
+    def trusted(cls, data: Mapping[str, Any]) -> Observation:
+        """Rebuild from this process's own ``to_dict`` output, without re-validating."""
+        return cls(
+            data["session_id"],
+            data["seq"],
+            data["captured_at_ms"],
+            data["received_at_ms"],
+            data["image_width"],
+            data["image_height"],
+            tuple(Face.trusted(face) for face in data["faces"]),
+            data["inference_ms"],
+            data.get("error"),
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Observation:

@@ -73,7 +73,7 @@ def _event(
 
     ``optional`` fields are nullable ones a decoder reads as null when absent.
     """
-    header = {"kind": {"const": kind}, "v": {"const": SCHEMA_VERSION}}
+    header: dict[str, Schema] = {"kind": {"const": kind}, "v": {"const": SCHEMA_VERSION}}
     body = _object({**header, **properties}, [k for k in (*header, *properties) if k not in optional])
     return {
         "$schema": DRAFT,

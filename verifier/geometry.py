@@ -26,12 +26,13 @@ def fit_homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     ones = np.ones((len(src), 1))
     s = (t_src @ np.hstack([src, ones]).T).T
     d = (t_dst @ np.hstack([dst, ones]).T).T
-    rows = []
-    for (x, y, _), (u, v, _) in zip(s, d, strict=True):
-        rows.append([-x, -y, -1, 0, 0, 0, u * x, u * y, u])
-        rows.append([0, 0, 0, -x, -y, -1, v * x, v * y, v])
-    _, _, vt = np.linalg.svd(np.asarray(rows))
-    h_normalised = vt[-1].reshape(3, 3)
+    zeros = np.zeros((len(src), 3))
+    u, v = d[:, :1], d[:, 1:2]
+    rows = np.vstack([np.hstack([-s, zeros, u * s]), np.hstack([zeros, -s, v * s])])
+    # The smallest eigenvector of the 9x9 normal matrix: the same solution as the SVD of
+    # the 2Nx9 system, at a fraction of the cost on the per-session hot path.
+    _, vectors = np.linalg.eigh(rows.T @ rows)
+    h_normalised = vectors[:, 0].reshape(3, 3)
     h = np.linalg.inv(t_dst) @ h_normalised @ t_src
     return h / h[2, 2] if abs(h[2, 2]) > 1e-12 else h
 

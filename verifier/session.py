@@ -13,7 +13,7 @@ trusted for a deadline.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from schemas.events import (
@@ -75,7 +75,8 @@ class Session:
         return self.phase == DECIDED
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """A JSON-able snapshot; nested values are shared, not copied (it is serialised at once)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["challenge"] = self.challenge.to_dict() if self.challenge else None
         data["pending"] = {str(seq): obs for seq, obs in self.pending.items()}
         return data
@@ -99,7 +100,7 @@ class Outcome:
 
 
 def _face_from(data: dict[str, Any]) -> Face:
-    return Face.from_dict(data)
+    return Face.trusted(data)
 
 
 def _scaled(face: Face, sx: float, sy: float) -> Face:
@@ -150,8 +151,7 @@ class Verifier:
         """A session start; a re-sent start of a known session changes nothing."""
         if session is not None and session.challenge is not None:
             return Outcome(session, ignored=True)
-        waiting = session.pending if session else {}
-        ended_last_seq = session.ended_last_seq if session else None
+        early = session or Session(session_id=event.session_id)  # what arrived before the start
         session = Session(
             session_id=event.session_id,
             challenge=event.challenge,
@@ -159,17 +159,22 @@ class Verifier:
             expires_at_ms=event.expires_at_ms,
             created_at_ms=now_ms,
             phase_started_ms=now_ms,
-            pending=waiting,
-            ended_last_seq=ended_last_seq,
+            pending=early.pending,
+            frames_ignored=early.frames_ignored,
+            ended_last_seq=early.ended_last_seq,
         )
+        # Expiry first: a genuine start handled late is EXPIRED, not a bad token. The token's
+        # own (signed) expiry must then equal the event's, which every later deadline uses.
+        if now_ms > event.expires_at_ms:
+            return self._decide(session, Verdict(Reason.EXPIRED, []), now_ms)
         if self.keys is not None:
             try:
-                verify_token(self.keys, event.token, event.session_id, event.challenge, now_ms)
+                signed_ms = verify_token(self.keys, event.token, event.session_id, event.challenge, now_ms)
+                if signed_ms != event.expires_at_ms:
+                    raise TokenError("the token's expiry is not the session's")
             except TokenError as exc:
                 check = Check("token", None, None, False)
                 return self._decide(session, Verdict(Reason.BAD_TOKEN, [check]), now_ms, detail=str(exc))
-        if now_ms > event.expires_at_ms:
-            return self._decide(session, Verdict(Reason.EXPIRED, []), now_ms)
         return self._drain(session, now_ms, flush=False)
 
     def on_observation(self, session: Session | None, obs: Observation, now_ms: int) -> Outcome:
@@ -245,7 +250,7 @@ class Verifier:
             if session.next_seq in session.pending:
                 data = session.pending.pop(session.next_seq)
                 session.next_seq += 1
-                outcome = self._apply(session, Observation.from_dict(data), now_ms)
+                outcome = self._apply(session, Observation.trusted(data), now_ms)
                 if outcome.decision:
                     return outcome
                 continue

@@ -53,9 +53,10 @@ class TurnChallenge:
         if not planarity.passed:
             return Verdict(Reason.PLANAR_MOTION, [*self._checks(progress, settings), planarity])
         progress["step"] += 1
-        progress["best"] = 0.0
         if progress["step"] < len(challenge.sequence):
+            progress["best"] = 0.0  # the next side starts from nothing
             return None
+        # "best" still holds the last side's turn, so a pass reports it as passed.
         return Verdict(Reason.PASSED, [*self._checks(progress, settings), planarity])
 
     def incomplete(
@@ -67,7 +68,12 @@ class TurnChallenge:
     def _checks(progress: dict[str, Any], settings: VerifierSettings) -> list[Check]:
         return [
             Check("turns_completed", float(progress["step"]), 2.0, progress["step"] >= 2),
-            Check("rotation_toward_target_deg", round(progress["best"], 2), settings.min_turn_deg, False),
+            Check(
+                "rotation_toward_target_deg",
+                round(progress["best"], 2),
+                settings.min_turn_deg,
+                progress["best"] >= settings.min_turn_deg,
+            ),
             Check(
                 "rotation_away_deg",
                 round(-progress["worst"], 2),

@@ -17,7 +17,7 @@ const SETTINGS = {
 // What happened, for people debugging and for the end-to-end test (times from performance.now()).
 const stats = (window.liveness = {
   state: "idle", sessionId: null, framesSent: 0, lastFrameSentAt: null, endSentAt: null,
-  decisionShownAt: null, decision: null, closeCode: null, closeReason: null, feedbackMs: [],
+  decisionShownAt: null, decision: null, closeCode: null, closeReason: null, feedbackMs: [], sentAt: [],
 });
 
 const $ = (id) => document.getElementById(id);
@@ -62,7 +62,6 @@ class Run {
     this.grabber = new FrameGrabber(video, w, h, SETTINGS.jpegQuality);
     this.fps = Math.min(SETTINGS.fps, session.limits.max_fps);
     this.maxFrames = session.limits.max_frames;
-    this.sentAt = new Map();
     this.seq = 0;
     this.busy = false;
     this.ended = false;
@@ -96,7 +95,7 @@ class Run {
       if (this.ended || this.ws.readyState !== WebSocket.OPEN) return;
       this.ws.send(frameMessage(this.seq, capturedAtMs, jpeg));
       const now = performance.now();
-      this.sentAt.set(this.seq, now);
+      stats.sentAt[this.seq] = now;
       stats.framesSent = ++this.seq;
       stats.lastFrameSentAt = now;
     } finally {
@@ -122,7 +121,7 @@ class Run {
   }
 
   onObservation(feedback) {
-    const sent = this.sentAt.get(feedback.seq);
+    const sent = stats.sentAt[feedback.seq];
     if (sent !== undefined) stats.feedbackMs.push(performance.now() - sent);
     if (this.decided) return;
     drawOverlay(this.overlay, this.challenge, feedback);
@@ -183,7 +182,10 @@ async function start() {
   $("result").hidden = true;
   $("intro").hidden = true;
   $("stage").hidden = false;
-  Object.assign(stats, { framesSent: 0, lastFrameSentAt: null, decisionShownAt: null, decision: null });
+  Object.assign(stats, {
+    framesSent: 0, lastFrameSentAt: null, endSentAt: null, decisionShownAt: null, decision: null,
+    feedbackMs: [], sentAt: [],
+  });
   try {
     setState("camera");
     showHint("Starting the camera…");

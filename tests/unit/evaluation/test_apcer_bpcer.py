@@ -37,9 +37,15 @@ def result(
 TABLE = [
     *[result("genuine", True, "pass", "PASSED", {"rotation_toward_target_deg": 10.0 + i}) for i in range(9)],
     result("genuine", True, "fail", "NO_ROTATION", {"rotation_toward_target_deg": 6.0}),
-    *[result("photo_tilted", False, "fail", "NO_ROTATION", {"rotation_toward_target_deg": 1.0}) for _ in range(3)],
+    *[
+        result("photo_tilted", False, "fail", "NO_ROTATION", {"rotation_toward_target_deg": 1.0})
+        for _ in range(3)
+    ],
     result("photo_tilted", False, "pass", "PASSED", {"rotation_toward_target_deg": 9.0}),
-    *[result("replay", False, "fail", "WRONG_DIRECTION", {"rotation_toward_target_deg": None}) for _ in range(5)],
+    *[
+        result("replay", False, "fail", "WRONG_DIRECTION", {"rotation_toward_target_deg": None})
+        for _ in range(5)
+    ],
 ]
 
 
