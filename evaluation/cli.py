@@ -1,4 +1,4 @@
-"""``liveness generate`` / ``liveness evaluate`` / ``liveness contact-sheets``: argument parsing and printing only."""
+"""The ``generate``, ``evaluate`` and ``contact-sheets`` commands: argument parsing and printing only."""
 
 from __future__ import annotations
 
@@ -103,6 +103,11 @@ def evaluate_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="--kafka: seconds to wait per batch of decisions"
     )
+    parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also follow sessions past their first frame in the target: price deciding at the best frame",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print one line per session")
     return parser
 
@@ -110,7 +115,13 @@ def evaluate_parser() -> argparse.ArgumentParser:
 def evaluate_main(argv: Sequence[str] | None = None) -> int:
     """``liveness evaluate CORPUS``: decisions for every session, then the tables, plots and summary."""
     args = evaluate_parser().parse_args(argv)
-    from evaluation.evaluate import corpus_sessions, evaluate_offline, evaluate_streaming, write_evaluation
+    from evaluation.evaluate import (
+        corpus_sessions,
+        evaluate_offline,
+        evaluate_streaming,
+        write_evaluation,
+        write_what_if,
+    )
     from evaluation.metrics import SessionResult
     from verifier.settings import VerifierSettings
 
@@ -130,6 +141,8 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         results = evaluate_offline(sessions, settings, progress=show)
     out = args.out or args.corpus / "evaluation"
     print(write_evaluation(results, out, settings))
+    if args.what_if:
+        print("\n" + write_what_if(sessions, results, out, settings))
     print(f"\nwritten to {out}")
     return 0
 

@@ -32,10 +32,14 @@ class TappedAnalyzer:
 
     def __init__(self, analyzer: FaceAnalyzer) -> None:
         self._analyzer = analyzer
-        self.analyses: list[FrameAnalysis] = []
+        self.analyses: list[FrameAnalysis | None] = []  # None: the frame could not be analysed
 
     def analyse_jpeg(self, data: bytes) -> FrameAnalysis:
-        analysis = self._analyzer.analyse_jpeg(data)
+        try:
+            analysis = self._analyzer.analyse_jpeg(data)
+        except Exception:
+            self.analyses.append(None)
+            raise
         self.analyses.append(analysis)
         return analysis
 
@@ -67,24 +71,24 @@ def shape_jump(previous: Face, current: Face, dimensions: int = 2) -> float:
     return residual / max(face_size(previous), 1.0)
 
 
-def _faces(analyses: Sequence[FrameAnalysis]) -> list[Face]:
-    return [a.faces[0] for a in analyses if len(a.faces) == 1]
+def _faces(analyses: Sequence[FrameAnalysis | None]) -> list[Face]:
+    return [a.faces[0] for a in analyses if a is not None and len(a.faces) == 1]
 
 
-def max_shape_jump(analyses: Sequence[FrameAnalysis], dimensions: int = 2) -> float | None:
+def max_shape_jump(analyses: Sequence[FrameAnalysis | None], dimensions: int = 2) -> float | None:
     """The largest shape jump between consecutive frames that show one face."""
     faces = _faces(analyses)
     jumps = [shape_jump(p, c, dimensions) for p, c in zip(faces, faces[1:], strict=False)]
     return max(jumps) if jumps else None
 
 
-def shape_drift(analyses: Sequence[FrameAnalysis]) -> float | None:
+def shape_drift(analyses: Sequence[FrameAnalysis | None]) -> float | None:
     """The 3D shape change from the first face to the last: same person, or not."""
     faces = _faces(analyses)
     return shape_jump(faces[0], faces[-1], 3) if len(faces) >= 2 else None
 
 
-def diagnostics(analyses: Sequence[FrameAnalysis]) -> dict[str, float | None]:
+def diagnostics(analyses: Sequence[FrameAnalysis | None]) -> dict[str, float | None]:
     values = {
         "max_shape_jump": max_shape_jump(analyses),
         "max_shape_jump_3d": max_shape_jump(analyses, 3),

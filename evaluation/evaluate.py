@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import cast
 
 import orjson
 
-from evaluation import report
+from evaluation import report, whatif
 from evaluation.diagnostics import TappedAnalyzer, diagnostics
 from evaluation.metrics import SessionResult
 from liveness.replay import replay_offline
@@ -109,3 +110,28 @@ def write_evaluation(results: Sequence[SessionResult], out: Path, settings: Veri
 def load_results(path: Path) -> list[SessionResult]:
     """Results written by an earlier evaluation (``results.jsonl``)."""
     return [SessionResult.from_dict(orjson.loads(line)) for line in path.read_bytes().splitlines() if line]
+
+
+def write_what_if(
+    sessions: Sequence[RecordedSession],
+    results: Sequence[SessionResult],
+    out: Path,
+    settings: VerifierSettings,
+) -> str:
+    """Follows the sessions that reached the target past their first frame in it; writes what-if.{md,json}."""
+    frames = whatif.follow_corpus(sessions, results, settings)
+    outcomes = whatif.grid(results, frames)
+    markdown = "\n\n".join(
+        [
+            "## What if the verifier decided at the best frame in the target",
+            whatif.format_grid(outcomes),
+        ]
+    )
+    (out / "what-if.md").write_text(markdown + "\n")
+    data = {
+        "best_values": whatif.best_values(frames, results),
+        "policies": whatif.summary_rows(outcomes),
+        "frames": {sid: [asdict(f) for f in measured] for sid, measured in frames.items()},
+    }
+    (out / "what-if.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    return markdown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ def session_id(species: str, index: int, seed: int) -> str:
 
 
 def write_draft(out: Path, draft: Draft, sid: str, issued_at_ms: int, first_frame_ms: int) -> Path:
+    """One session directory, replacing any earlier one of the same id (stale frames included)."""
+    shutil.rmtree(out / sid, ignore_errors=True)
     frames = [(issued_at_ms + first_frame_ms + t, data) for t, data in draft.frames]
     return write_session(out / sid, sid, draft.challenge, issued_at_ms, frames, label=draft.label())
 
@@ -77,7 +80,8 @@ def generate_corpus(
     """Generate ``counts[species]`` sessions of each species into ``out``; returns what was written."""
     out.mkdir(parents=True, exist_ok=True)
     report = GenerationReport()
-    for number, (species, count) in enumerate(counts.items()):
+    for species, count in counts.items():
+        number = ALL_SPECIES.index(species)
         for index in range(count):
             sid = session_id(species, index, seed)
             started = time.perf_counter()
@@ -98,12 +102,17 @@ def generate_corpus(
 
 
 def _write_manifest(out: Path, counts: Mapping[str, int], seed: int, report: GenerationReport) -> None:
+    """The corpus manifest; a run that adds species to a corpus of the same seed extends it."""
+    path = out / MANIFEST
+    earlier = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    if earlier.get("seed") != seed:
+        earlier = {}
     manifest = {
         "seed": seed,
-        "counts": dict(counts),
-        "sessions": report.sessions,
+        "counts": {**earlier.get("counts", {}), **counts},
+        "sessions": sorted({*earlier.get("sessions", []), *report.sessions}),
         "failures": report.failures,
     }
-    (out / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    path.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     timing = {"seconds_per_session": report.seconds_per_session(), "total_s": round(report.total_s, 1)}
     (out / "generation-timing.json").write_bytes(orjson.dumps(timing, option=orjson.OPT_INDENT_2))

@@ -58,7 +58,8 @@ def format_rates(results: Sequence[SessionResult]) -> str:
     worst = worst_apcer(rates)
     if worst is not None:
         lines.append(
-            f"| **worst attack: {worst.species}** | attack | {worst.sessions} | APCER | **{_percent(worst)}** | |"
+            f"| **worst attack: {worst.species}** | attack | {worst.sessions} "
+            f"| APCER | **{_percent(worst)}** | |"
         )
     return "\n".join(lines)
 

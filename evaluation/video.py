@@ -37,7 +37,7 @@ class Track:
 
 @dataclass(frozen=True)
 class VideoWindow:
-    """Frames ``start..end`` (at 10 fps) of a video, scaled by ``scale`` and shifted by ``offset`` into 640x480."""
+    """Frames ``start..end`` (10 fps) of a video, scaled by ``scale`` and moved by ``offset`` into 640x480."""
 
     path: Path
     person: str
@@ -126,13 +126,9 @@ def _window_from(tracked: Track, start: int) -> VideoWindow | None:
             break
         travel = (rows[end, 0] - first[0]) * scale
         turn = rows[end, 6] - first[6]
-        if (
-            abs(travel) >= MIN_NOSE_TRAVEL_PX
-            and np.sign(turn) == np.sign(travel)
-            and abs(turn) >= MIN_YAW_CHANGE_DEG
-        ):
-            if best is None or abs(travel) > best[1]:
-                best = (end, abs(travel))
+        turned = abs(turn) >= MIN_YAW_CHANGE_DEG and np.sign(turn) == np.sign(travel)
+        if turned and abs(travel) >= MIN_NOSE_TRAVEL_PX and (best is None or abs(travel) > best[1]):
+            best = (end, abs(travel))
     if best is None:
         return None
     end = best[0]

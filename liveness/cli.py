@@ -84,6 +84,10 @@ def cmd_verifier(args: argparse.Namespace) -> int:
         app_id=args.app_id or f"{kafka.topic_prefix}liveness-verifier",
         data_dir=args.data_dir or os.environ.get("LIVENESS_DATA_DIR", "./data/verifier"),
         web_port=args.web_port,
+        processing_guarantee=os.environ.get(
+            "LIVENESS_PROCESSING_GUARANTEE", VerifierWorkerSettings.processing_guarantee
+        ),
+        commit_interval_s=float(os.environ.get("LIVENESS_COMMIT_INTERVAL_S", "0.1")),
     )
     app = make_verifier_app(kafka, token_keys_from_env(), worker=worker)
     return _run_faust(app, "verifier", args.metrics_port)
@@ -118,10 +122,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
+    from liveness import logs
     from producers.challenge_service import ChallengePolicy, parse_weights
     from producers.gateway.server import run_gateway
     from producers.gateway.settings import GatewaySettings
 
+    level, fmt = os.environ.get("LIVENESS_LOG_LEVEL", "INFO"), os.environ.get("LIVENESS_LOG_FORMAT", "text")
+    logs.configure_logging(level, fmt)
     weights = args.challenge_weights or os.environ.get("LIVENESS_CHALLENGE_WEIGHTS") or "nose=1"
     policy = ChallengePolicy(weights=parse_weights(weights))
     run_gateway(_kafka(args), token_keys_from_env(), policy, GatewaySettings(host=args.host, port=args.port))

@@ -63,9 +63,8 @@ def replay_offline(
         outcome.session, SessionEnded(recording.session_id, received_ms, last_seq), received_ms
     )
     if outcome.decision is None:  # every frame missing or no frames: settle as silence would
-        outcome = verifier.on_tick(
-            outcome.session, received_ms + int(verifier.settings.idle_timeout_s * 1000) + 1
-        )
+        settle_ms = max(verifier.silent_after_ms(outcome.session), outcome.session.expires_at_ms) + 1
+        outcome = verifier.on_tick(outcome.session, settle_ms)
     assert outcome.decision is not None
     return outcome.decision
 

@@ -5,10 +5,15 @@ or rebalanced worker resumes where the last one stopped. The sessions,
 observations and tick topics are co-partitioned, so every event of a session
 reaches the worker that owns its row. A decided session keeps a small row
 forever: that row is what makes a second decision impossible.
+
+Processing is at-least-once: a decision is on the topic before its row says
+decided, and after a rebalance the worker reads the tail of the decisions topic
+back, so an input replayed after a crash neither loses nor repeats a decision.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -16,6 +21,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from liveness import logs, metrics
 from liveness.config import KafkaSettings
@@ -23,7 +29,7 @@ from processors.agent import common_app_options
 from schemas.clock import now_ms
 from schemas.codec import decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError
-from schemas.events import SessionTick, SourceRef, dead_letter
+from schemas.events import Decision, SessionTick, SourceRef, dead_letter
 from schemas.reasons import DeadLetterReason
 from schemas.tokens import TokenKeys
 from verifier.session import Session, Verifier
@@ -42,12 +48,42 @@ class VerifierWorkerSettings:
     store: str = "rocksdb://"
     data_dir: str = "./data/verifier"
     web_port: int | None = None
-    # Kafka transactions: the table's changelog, the decision and the input offsets commit
-    # together, so a crash can neither lose a decision nor emit it twice.
-    processing_guarantee: str = "exactly_once"
+    # At-least-once plus a deduplicated decision emission (see docs/reliability.md): Faust 0.15.3's
+    # exactly-once crashed both verifiers on a rebalance (ConsistencyError: it reads the changelog's
+    # highwater as -1 before the first fetch), and its RocksDB store keeps the writes of an aborted
+    # transaction, so a warm restart could find a session "decided" whose decision was rolled back.
+    processing_guarantee: str = "at_least_once"
+    # How many records of each decisions partition a worker reads back after a rebalance, to know
+    # which sessions were decided just before a crash but not yet recorded in the changelog.
+    dedup_tail: int = 2_000
     # With transactions a decision becomes visible to read-committed consumers when the
     # transaction commits, so this interval bounds decision latency (Faust's default is 2.8 s).
     commit_interval_s: float = 0.1
+
+
+async def decided_in_tail(kafka: KafkaSettings, partitions: set[int], tail: int) -> set[bytes]:
+    """Session ids (record keys) among the last ``tail`` decisions of each of ``partitions``."""
+    topic = kafka.topics.decisions
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(starts[tp], ends[tp] - tail))
+        keys: set[bytes] = set()
+        try:
+            async with asyncio.timeout(60):
+                while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        keys.update(record.key for record in records if record.key)
+        except TimeoutError:  # a partial read still catches most repeats; a stuck worker catches none
+            log.warning("read back only %d decisions of %s in 60 s", len(keys), topic)
+        return keys
+    finally:
+        await consumer.stop()
 
 
 def ticks_topic_name(kafka: KafkaSettings, app_id: str) -> str:
@@ -71,6 +107,22 @@ class VerifierShell:
         self.open_sessions: set[bytes] = set()
         self.ticked_at: dict[bytes, int] = {}
         self.last_full_scan = 0.0
+        self.owning_since_ms = now_ms()
+        self.decided_before: set[bytes] = set()  # decisions on the topic, read back after a rebalance
+
+    def owning_from(self, at_ms: int) -> None:
+        """Partitions were (re)assigned or recovered at ``at_ms``: this worker hears them from now on."""
+        self.owning_since_ms = at_ms
+
+    def _heard(self, session: Session | None) -> Session | None:
+        """A session as this worker may judge its silence.
+
+        While no worker owned it (crash, rebalance, recovery) its events were unread, not absent:
+        that time is not the client's silence, or a restart would settle every open session.
+        """
+        if session is not None and session.last_activity_ms < self.owning_since_ms:
+            session.last_activity_ms = self.owning_since_ms
+        return session
 
     async def on_message(self, message: Any, now_ms: int) -> None:
         """Decode, apply, store, emit; anything unexpected becomes a dead letter, never a crash."""
@@ -91,10 +143,9 @@ class VerifierShell:
             await self._dead_letter(message, exc.reason_code, str(exc), None, now_ms)
             return
         key = message.key
-        outcome = self.core.handle(_load(self.table.get(key)), item, now_ms)
+        outcome = self.core.handle(self._heard(_load(self.table.get(key))), item, now_ms)
         if outcome.decision is not None:
-            await self.decisions.send(key=key, value=encode(outcome.decision))
-            metrics.record_decision(outcome.decision)
+            await self._emit(key, outcome.decision)
         if outcome.orphaned:
             detail = f"{len(outcome.session.pending)} observations for a session that never started"
             await self._dead_letter(
@@ -105,6 +156,20 @@ class VerifierShell:
             return
         self.table[key] = orjson.dumps(outcome.session.to_dict())
         (self.open_sessions.discard if outcome.session.decided else self.open_sessions.add)(key)
+
+    async def _emit(self, key: bytes, decision: Decision) -> None:
+        """Send a decision once: durable before the row says decided, and never for a session already on it.
+
+        The row is written after the broker has the decision, so a crash in between can only repeat
+        the decision (the row was lost), never lose it (the row survived alone); the repeat is caught
+        by ``decided_before``, the decisions read back from the topic after the rebalance.
+        """
+        if key in self.decided_before:
+            log.warning("decision for %s already on the topic (before a restart): not sent again", key)
+            return
+        delivery = await self.decisions.send(key=key, value=encode(decision))
+        await delivery
+        metrics.record_decision(decision)
 
     async def _dead_letter(
         self, message: Any, reason: str, detail: str, session_id: str | None, now_ms: int
@@ -122,7 +187,7 @@ class VerifierShell:
                 key for key, raw in self.table.items() if raw and not _load(raw).decided
             )
         for key in list(self.open_sessions):
-            session = _load(self.table.get(key))
+            session = self._heard(_load(self.table.get(key)))
             if session is None or session.decided:
                 self.open_sessions.discard(key)
                 continue
@@ -163,6 +228,17 @@ def make_verifier_app(
     async def verify_sessions(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await shell.on_message(event.message, now_ms())
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        shell.owning_from(now_ms())
+
+    @app.on_rebalance_complete.connect
+    async def on_recovered(sender: Any, **kwargs: Any) -> None:
+        # Sent after the table is recovered and before the inputs resume: read back what was decided.
+        partitions = {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.sessions}
+        shell.decided_before = await decided_in_tail(kafka, partitions, worker.dedup_tail)
+        shell.owning_from(now_ms())
 
     @app.timer(interval=worker.tick_interval_s)
     async def tick_due_sessions() -> None:

@@ -199,6 +199,7 @@ class Verifier:
         if session.decided:
             return Outcome(session, ignored=True)
         session.ended_last_seq = event.last_seq
+        session.last_activity_ms = now_ms
         return self._drain(session, now_ms, flush=False)
 
     def on_tick(self, session: Session, now_ms: int) -> Outcome:
@@ -232,8 +233,14 @@ class Verifier:
         return self._silent(session, now_ms)
 
     def _silent(self, session: Session, now_ms: int) -> bool:
+        return now_ms > self.silent_after_ms(session)
+
+    def silent_after_ms(self, session: Session) -> int:
+        """The verifier time after which a session with frames outstanding counts as silent."""
         last_heard_ms = max(session.last_activity_ms, session.created_at_ms)
-        return now_ms - last_heard_ms > self.settings.idle_timeout_s * 1000
+        ended = session.ended_last_seq is not None
+        wait_s = self.settings.ended_wait_s if ended else self.settings.idle_timeout_s
+        return last_heard_ms + int(wait_s * 1000)
 
     def orphaned(self, session: Session, now_ms: int) -> bool:
         """Observations with no session start for longer than the idle timeout: never started."""

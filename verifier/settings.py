@@ -40,3 +40,7 @@ class VerifierSettings:
     max_frames: int = 300
     max_session_s: float = 30.0
     idle_timeout_s: float = 15.0  # silence after which an unfinished session is settled
+    # Once the client has ended, every frame it sent is in the broker: silence then means the
+    # processors are behind (a crash is noticed after their session timeout, a flood drains),
+    # not that the client stopped, so the verifier waits this long for the missing frames.
+    ended_wait_s: float = 120.0

@@ -23,7 +23,9 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
+from aiokafka.errors import KafkaError
 
+from liveness import logs
 from liveness.config import KafkaSettings
 from producers.challenge_service import ChallengePolicy, ChallengeService
 from producers.gateway.errors import GatewayBusy, IdleStream, Refusal, Unavailable
@@ -135,7 +137,11 @@ class Gateway:
         width = size.width if size else self.policy.image_width
         height = size.height if size else self.policy.image_height
         started = self.service.start(now_ms(), challenge=self.challenge_source(width, height))
-        await publisher.start_session(started)
+        try:
+            await publisher.start_session(started)
+        except KafkaError as exc:  # the session does not exist until the verifier can know it
+            log.warning("could not publish session start: %r", exc)
+            return _json({"error": "UNAVAILABLE", "detail": "could not publish the session start"}, 503)
         self.registry.add(started, now_ms())
         body = {
             "session_id": started.session_id,
@@ -165,6 +171,7 @@ class Gateway:
     # ---- the stream ---------------------------------------------------------------------
 
     async def stream(self, request: web.Request) -> web.WebSocketResponse:
+        logs.bind_session(request.match_info["session_id"])  # this handler's task logs with the session id
         # Twice the largest valid message: anything up to that gets our own clear refusal,
         # anything beyond is cut by aiohttp itself (close code 1009).
         ws = web.WebSocketResponse(max_msg_size=2 * max_message_bytes(self.limits), heartbeat=HEARTBEAT_S)
@@ -203,6 +210,7 @@ class Gateway:
         finally:
             feeds.unsubscribe(started.session_id)
             pusher.cancel()
+            await asyncio.gather(pusher, return_exceptions=True)
             await stream.end_quietly(publisher)
         if not ws.closed:
             detail = f"ended; no decision within {DECISION_WAIT_S:g} s: poll GET /sessions/{{id}}"

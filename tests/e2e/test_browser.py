@@ -101,6 +101,8 @@ async def gateway(stack: Stack, challenge_source: ChallengeSource | None = None)
                 if (await http.get(f"{url}/readyz")).status == 200:
                     break
                 await asyncio.sleep(0.1)
+            else:
+                raise TimeoutError("the gateway's Kafka clients did not start within 30 s")
         yield url
     finally:
         await runner.cleanup()
@@ -139,6 +141,17 @@ async def take_challenge(page: Page, screenshot: Path | None = None) -> dict:
         await page.screenshot(path=str(screenshot))
     await page.wait_for_function("() => window.liveness.state === 'decided'", timeout=DECISION_TIMEOUT_MS)
     return await page.evaluate("() => window.liveness")
+
+
+async def overlay_alpha(page: Page, mirrored: bool) -> int:
+    """Opacity of the overlay at the nose target's centre, or at that point mirrored."""
+    script = """mirrored => {
+        const { nose, image_width } = window.liveness.challenge;
+        const x = nose.left + nose.width / 2, y = nose.top + nose.height / 2;
+        const ctx = document.getElementById("overlay").getContext("2d");
+        return ctx.getImageData(Math.round(mirrored ? image_width - x : x), Math.round(y), 1, 1).data[3];
+    }"""
+    return int(await page.evaluate(script, mirrored))
 
 
 def report_latency(
@@ -186,10 +199,12 @@ async def test_browser_static_photo_fails_and_page_shows_it(
     async with gateway(stack) as url, phone_page(camera_file, url) as (page, errors):
         stats = await take_challenge(page, screenshot=tmp_path / "gateway.png")
         result = await page.text_content("#result")
+        target_drawn = await overlay_alpha(page, mirrored=True), await overlay_alpha(page, mirrored=False)
     assert stats["decision"]["outcome"] == "fail", stats["decision"]
     assert stats["decision"]["session_id"] == stats["sessionId"]
     assert result is not None and result.startswith("✗ Not passed")
     assert errors == []
+    assert target_drawn[0] > 0 and target_drawn[1] == 0, "the nose target is drawn mirrored, like the preview"
     report_latency(stats, "static_photo", record_property)
     if os.environ.get("LIVENESS_UPDATE_SCREENSHOTS"):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

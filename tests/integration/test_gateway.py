@@ -65,12 +65,12 @@ class GatewayUnderTest:
 
 
 async def _gateway(
-    kafka_bootstrap: str, prefix: str, policy: ChallengePolicy | None = None
+    kafka_bootstrap: str, prefix: str, policy: ChallengePolicy | None = None, limits: GatewayLimits = LIMITS
 ) -> AsyncIterator[GatewayUnderTest]:
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix, partitions=2)
     await ensure_topics(kafka_bootstrap, [TopicSpec(name, kafka.partitions) for name in kafka.topics.all()])
     keys = TokenKeys(secrets.token_bytes(32))
-    app = make_app(kafka, keys, policy, GatewaySettings(limits=LIMITS))
+    app = make_app(kafka, keys, policy, GatewaySettings(limits=limits))
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
@@ -186,6 +186,22 @@ async def test_gateway_wrong_frame_size_closes_4422(gateway: GatewayUnderTest) -
     await ws.send_bytes(encode_frame_message(0, jpeg_of(320, 240)))
     assert await closed_with(ws) == (4422, "frame is 320x240, the challenge is 640x480")
     assert await frame_seqs(gateway.kafka) == []
+
+
+async def test_gateway_frame_after_end_closes_4400(gateway: GatewayUnderTest) -> None:
+    ws = await gateway.connect(await gateway.create())
+    await ws.send_bytes(encode_frame_message(0, jpeg_of()))
+    await ws.send_str('{"type": "end"}')
+    await ws.send_bytes(encode_frame_message(1, jpeg_of()))
+    assert await closed_with(ws) == (4400, "frame after the end of the stream")
+    assert await frame_seqs(gateway.kafka) == [0]
+
+
+async def test_gateway_idle_stream_closes_4408(kafka_bootstrap: str, unique_prefix: str) -> None:
+    limits = GatewayLimits(idle_timeout_s=0.5)
+    async for gateway in _gateway(kafka_bootstrap, unique_prefix, limits=limits):
+        ws = await gateway.connect(await gateway.create())
+        assert await closed_with(ws) == (4408, "no message for 0.5 s")
 
 
 async def test_gateway_second_stream_of_a_session_closes_4409(gateway: GatewayUnderTest) -> None:

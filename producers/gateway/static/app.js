@@ -16,7 +16,7 @@ const SETTINGS = {
 
 // What happened, for people debugging and for the end-to-end test (times from performance.now()).
 const stats = (window.liveness = {
-  state: "idle", sessionId: null, framesSent: 0, lastFrameSentAt: null, endSentAt: null,
+  state: "idle", sessionId: null, challenge: null, framesSent: 0, lastFrameSentAt: null, endSentAt: null,
   decisionShownAt: null, decision: null, closeCode: null, closeReason: null, feedbackMs: [], sentAt: [],
 });
 
@@ -193,6 +193,7 @@ async function start() {
     camera = camera || (await openCamera(video));
     const session = await createSession(frameSize(video.videoWidth, video.videoHeight, SETTINGS.maxSide));
     stats.sessionId = session.session_id;
+    stats.challenge = session.challenge;
     new Run(session, video).start();
   } catch (error) {
     setState("error");
