@@ -45,26 +45,33 @@ class KafkaSettings:
                 sasl_plain_password=self.sasl_password,
             )
         if self.security_protocol in ("SSL", "SASL_SSL"):
-            import ssl
-
-            options["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
+            options["ssl_context"] = self._ssl_context()
         return options
 
     def faust_options(self) -> dict[str, Any]:
         """Keyword arguments for ``faust.App`` carrying the same connection and security settings."""
         options: dict[str, Any] = {"broker": f"kafka://{self.bootstrap}"}
-        if self.sasl_mechanism or self.security_protocol != "PLAINTEXT":
+        ssl_context = self._ssl_context()
+        if self.sasl_mechanism:
             import faust
 
-            if self.sasl_mechanism:
-                options["broker_credentials"] = faust.SASLCredentials(
-                    username=self.sasl_username, password=self.sasl_password, mechanism=self.sasl_mechanism
-                )
-            else:
-                import ssl
-
-                options["broker_credentials"] = ssl.create_default_context(cafile=self.ssl_cafile)
+            # Without the SSL context Faust would speak SASL_PLAINTEXT to a SASL_SSL listener.
+            options["broker_credentials"] = faust.SASLCredentials(
+                username=self.sasl_username,
+                password=self.sasl_password,
+                mechanism=self.sasl_mechanism,
+                ssl_context=ssl_context,
+            )
+        elif ssl_context is not None:
+            options["broker_credentials"] = ssl_context
         return options
+
+    def _ssl_context(self) -> Any:
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        import ssl
+
+        return ssl.create_default_context(cafile=self.ssl_cafile)
 
 
 def kafka_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> KafkaSettings:

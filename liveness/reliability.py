@@ -91,10 +91,11 @@ class ScenarioReport:
     duration_s: float
     problems: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None  # the disturbance itself failed (e.g. a worker did not come back)
 
     @property
     def ok(self) -> bool:
-        return self.missing == 0 and self.duplicates == 0 and self.wrong == 0
+        return self.error is None and self.missing == 0 and self.duplicates == 0 and self.wrong == 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +110,7 @@ class ScenarioReport:
             "max_lag": self.max_lag,
             "duration_s": round(self.duration_s, 1),
             "ok": self.ok,
+            "error": self.error,
             "problems": list(self.problems),
             **dict(self.extra),
         }
@@ -151,6 +153,7 @@ def judge(
     max_lag: int = 0,
     duration_s: float = 0.0,
     extra: Mapping[str, Any] | None = None,
+    error: str | None = None,
 ) -> ScenarioReport:
     """Count missing, doubled, wrong and excused decisions; extra latency is over the baseline's median."""
     kinds: dict[str, list[str]] = {"missing": [], "duplicate": [], "wrong": [], "timeout": []}
@@ -175,6 +178,7 @@ def judge(
         duration_s=duration_s,
         problems=tuple(kinds["missing"] + kinds["duplicate"] + kinds["wrong"] + kinds["timeout"]),
         extra=dict(extra or {}),
+        error=error,
     )
 
 
@@ -570,6 +574,14 @@ DISTURBANCES: dict[str, Disturbance] = {
 }
 
 
+async def _disturb(scenario: str, harness: Harness, load: Load, publisher: Any) -> tuple[Window, str | None]:
+    """Run the disturbance; a failure of its own (a worker that never came back) is reported, not raised."""
+    try:
+        return await DISTURBANCES[scenario](harness, load, publisher), None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:4000]
+
+
 async def run_scenario(
     harness: Harness,
     corpus: Corpus,
@@ -592,15 +604,16 @@ async def run_scenario(
     async with SessionPublisher(harness.kafka) as publisher, SessionPublisher(harness.kafka, 50) as flood:
         loading = asyncio.create_task(load.run(publisher, corpus, plan))
         await asyncio.sleep(settings.disturb_at * settings.sessions * settings.stagger_s)
-        window = await DISTURBANCES[scenario](harness, load, flood)
+        window, error = await _disturb(scenario, harness, load, flood)
         await loading
-    await settle(load.tracked, settings.settle_s, settings.grace_s)
+    await settle(load.tracked, settings.settle_s if error is None else 60.0, settings.grace_s)
     stop.set()
     lag.cancel()
     await asyncio.gather(watcher, lag, return_exceptions=True)
     report = judge(
         scenario,
         load.tracked,
+        error=error,
         outage=window,
         baseline=baseline,
         max_lag=probe.max_lag,
@@ -638,6 +651,9 @@ async def _run_in(
             report = replace(report, max_extra_latency_s=0.0)
         reports.append(report)
         print(format_table([report]).splitlines()[-1], flush=True)
+        if report.error is not None:  # the stack is broken: later scenarios would only repeat it
+            print(f"{scenario} failed: {report.error}", flush=True)
+            return reports
     if soak_s > 0:
         reports.append(await run_soak(harness, corpus, soak_s, baseline))
     return reports
@@ -672,6 +688,9 @@ def main(args: Any) -> int:
     print("\n" + format_table(reports))
     if problems := format_problems(reports):
         print("\n" + problems)
+    for report in reports:
+        if report.error:
+            print(f"\n{report.scenario}: {report.error}")
     for report in reports:
         if "rss_start_mb" in report.extra:
             print(f"\nsoak RSS MB start {report.extra['rss_start_mb']} end {report.extra['rss_end_mb']}")
