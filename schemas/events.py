@@ -253,8 +253,10 @@ class Challenge:
         if kind == "nose" and nose is None:
             raise SchemaError("a nose challenge needs a nose box")
         sequence = data.get("sequence", [])
-        if not isinstance(sequence, list) or not all(s in ("left", "right", "up", "down") for s in sequence):
-            raise SchemaError("sequence must be a list of left/right/up/down")
+        if not isinstance(sequence, list) or not all(s in ("left", "right") for s in sequence):
+            raise SchemaError("sequence must be a list of left/right")
+        if len(sequence) > 4:
+            raise SchemaError("a turn sequence has at most 4 sides")
         blinks = data.get("blinks", 0)
         if isinstance(blinks, bool) or not isinstance(blinks, int) or not 0 <= blinks <= 10:
             raise SchemaError("blinks must be an integer from 0 to 10")

@@ -107,7 +107,7 @@ def _defs_challenge() -> Schema:
             "image_height": _integer(minimum=16),
             "area": {"$ref": "#/$defs/box"},
             "nose": {"anyOf": [{"$ref": "#/$defs/box"}, {"type": "null"}]},
-            "sequence": {"type": "array", "items": {"enum": ["left", "right", "up", "down"]}},
+            "sequence": {"type": "array", "items": {"enum": ["left", "right"]}, "maxItems": 4},
             "blinks": _integer(maximum=10),
         },
         ["type", "image_width", "image_height", "area"],

@@ -182,7 +182,8 @@ class Verifier:
         if session is None:
             session = Session(session_id=obs.session_id, created_at_ms=now_ms)
         session.last_activity_ms = now_ms
-        if session.decided or obs.seq < session.next_seq or obs.seq in session.pending:
+        held_too_many = session.challenge is None and len(session.pending) >= self.settings.max_frames
+        if session.decided or obs.seq < session.next_seq or obs.seq in session.pending or held_too_many:
             session.frames_ignored += 1
             return Outcome(session, ignored=True)
         session.pending[obs.seq] = obs.to_dict()

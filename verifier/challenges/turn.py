@@ -46,28 +46,32 @@ class TurnChallenge:
         if progress["step"] == 0:
             progress["worst"] = min(progress["worst"], toward)
             if toward < -settings.wrong_direction_deg:
-                return Verdict(Reason.WRONG_DIRECTION, self._checks(progress, settings))
+                return Verdict(
+                    Reason.WRONG_DIRECTION, self._checks(progress, settings, len(challenge.sequence))
+                )
         if toward < settings.min_turn_deg:
             return None
         planarity = nonplanarity_check(reference.face, frame.face, settings.min_nonplanarity)
         if not planarity.passed:
-            return Verdict(Reason.PLANAR_MOTION, [*self._checks(progress, settings), planarity])
+            return Verdict(
+                Reason.PLANAR_MOTION, [*self._checks(progress, settings, len(challenge.sequence)), planarity]
+            )
         progress["step"] += 1
         if progress["step"] < len(challenge.sequence):
             progress["best"] = 0.0  # the next side starts from nothing
             return None
         # "best" still holds the last side's turn, so a pass reports it as passed.
-        return Verdict(Reason.PASSED, [*self._checks(progress, settings), planarity])
+        return Verdict(Reason.PASSED, [*self._checks(progress, settings, len(challenge.sequence)), planarity])
 
     def incomplete(
         self, progress: dict[str, Any], challenge: Challenge, reference: Frame, settings: VerifierSettings
     ) -> Verdict:
-        return Verdict(Reason.TIMEOUT, self._checks(progress, settings))
+        return Verdict(Reason.TIMEOUT, self._checks(progress, settings, len(challenge.sequence)))
 
     @staticmethod
-    def _checks(progress: dict[str, Any], settings: VerifierSettings) -> list[Check]:
+    def _checks(progress: dict[str, Any], settings: VerifierSettings, sides: int) -> list[Check]:
         return [
-            Check("turns_completed", float(progress["step"]), 2.0, progress["step"] >= 2),
+            Check("turns_completed", float(progress["step"]), float(sides), progress["step"] >= sides),
             Check(
                 "rotation_toward_target_deg",
                 round(progress["best"], 2),
