@@ -433,7 +433,9 @@ class LagProbe:
             ends = await asyncio.wait_for(consumer.end_offsets(partitions), 10)
         except Exception:  # the broker may be down on purpose; a missed sample is not a failure
             return
-        lag = sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+        if not committed:  # the group coordinator is still loading (after a broker restart)
+            return
+        lag = sum(end - committed[tp].offset for tp, end in ends.items() if tp in committed)
         self.samples.append((time.monotonic(), max(lag, 0)))
 
 
