@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 
 from evaluation.generator import ALL_SPECIES, plan_counts
+from verifier.settings import VerifierSettings
 
 DEFAULT_CORPUS = Path("out/corpus")
 
@@ -83,6 +85,18 @@ def generate_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def with_overrides(settings: VerifierSettings, assignments: Sequence[str]) -> VerifierSettings:
+    """``settings`` with ``NAME=VALUE`` assignments applied, each value of its field's type."""
+    values: dict[str, object] = {}
+    defaults = {field.name: getattr(settings, field.name) for field in fields(settings)}
+    for assignment in assignments:
+        name, _, text = assignment.partition("=")
+        if name not in defaults or not text:
+            raise ValueError(f"not NAME=VALUE of a verifier setting: {assignment!r}")
+        values[name] = type(defaults[name])(text)
+    return replace(settings, **values)
+
+
 def evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="liveness evaluate",
@@ -104,6 +118,13 @@ def evaluate_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=120.0, help="--kafka: seconds to wait per batch of decisions"
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="offline: override a verifier setting, e.g. --set min_rotation_deg=8 (repeatable)",
+    )
+    parser.add_argument(
         "--what-if",
         action="store_true",
         help="also follow sessions past their first frame in the target: price deciding at the best frame",
@@ -123,13 +144,16 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         write_what_if,
     )
     from evaluation.metrics import SessionResult
-    from verifier.settings import VerifierSettings
 
     sessions = corpus_sessions(args.corpus)
     if not sessions:
         print(f"evaluate: no recorded sessions in {args.corpus}", file=sys.stderr)
         return 1
-    settings = VerifierSettings()
+    try:
+        settings = with_overrides(VerifierSettings(), args.set)
+    except ValueError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
 
     def show(result: SessionResult) -> None:
         if not args.quiet:

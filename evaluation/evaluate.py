@@ -101,7 +101,7 @@ def write_evaluation(results: Sequence[SessionResult], out: Path, settings: Veri
     (out / RESULTS).write_bytes(b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in results))
     summary = report.summary(results, settings)
     (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    markdown = report.format_evaluation(results)
+    markdown = report.format_evaluation(results, settings)
     (out / "table.md").write_text(markdown)
     report.plot_distributions(results, settings, out)
     return markdown

@@ -85,11 +85,42 @@ def format_errors(results: Sequence[SessionResult]) -> str:
     return "\n".join(lines)
 
 
-def format_evaluation(results: Sequence[SessionResult]) -> str:
+# The attack species each check is there to stop (the others it measures are stopped elsewhere).
+GUARDS: dict[str, tuple[str, ...]] = {
+    "rotation_toward_target_deg": ("static_photo", "photo_translated", "photo_tilted", "photo_rolled"),
+    "nonplanarity": ("photo_translated", "photo_tilted", "photo_rolled"),
+    "max_nose_jump": ("spliced",),
+    "max_scale_jump": ("spliced",),
+    "trajectory_rms": (),
+}
+
+
+def format_margins(results: Sequence[SessionResult], settings: VerifierSettings) -> str:
+    """Each threshold's distance to the worst genuine session and to the best attack it guards against."""
+    lines = [
+        "| check | threshold | genuine worst (margin) | guarded attacks: nearest passing (margin) |",
+        "|---|---|---|---|",
+    ]
+    for check, m in margins(results, settings).items():
+        side = thresholds(settings)[check][1]
+        worst = m["genuine_worst"]
+        genuine = "-" if worst is None else f"{worst:.4g} ({m['margin_genuine']:+.4g})"
+        guarded = sorted(
+            ((s, a) for s, a in m["attacks"].items() if s in GUARDS.get(check, ())),
+            key=lambda item: item[1]["margin"],
+        )
+        attacks = "; ".join(f"{species} {a['best']:.4g} ({a['margin']:+.4g})" for species, a in guarded)
+        lines.append(f"| {check} | {side} {m['threshold']:g} | {genuine} | {attacks or '-'} |")
+    return "\n".join(lines)
+
+
+def format_evaluation(results: Sequence[SessionResult], settings: VerifierSettings) -> str:
     return "\n\n".join(
         [
             f"## Error rates ({len(results)} sessions)",
             format_rates(results),
+            "## Threshold margins (positive: on the right side)",
+            format_margins(results, settings),
             "## Measured checks",
             format_distributions(results),
             "## Wrong decisions",
@@ -98,29 +129,31 @@ def format_evaluation(results: Sequence[SessionResult]) -> str:
     )
 
 
-def margins(
-    results: Sequence[SessionResult], settings: VerifierSettings
-) -> dict[str, dict[str, float | None]]:
-    """For each key check: the genuine extreme on the failing side and the attack extreme on the passing side.
+def margins(results: Sequence[SessionResult], settings: VerifierSettings) -> dict[str, dict[str, Any]]:
+    """For each key check: how far the threshold sits from the worst genuine and from each attack species.
 
-    The gap between them is where a threshold can go; ``margin_genuine`` and
-    ``margin_attack`` say how far the current threshold sits from each.
+    A margin is positive when the value is on its right side of the threshold (genuine
+    passing, attack failing) and negative when a session is on the wrong side.
+    ``genuine_worst`` is the genuine value nearest failing; ``attacks[species]`` the
+    attack value nearest passing, per species, since a check guards some species only.
     """
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for check, (threshold, side) in thresholds(settings).items():
-        genuine = [v for r in results if r.genuine for v in [r.value(check)] if v is not None]
-        attack = [v for r in results if not r.genuine for v in [r.value(check)] if v is not None]
-        lowest_genuine = (min(genuine) if side == ">=" else max(genuine)) if genuine else None
-        best_attack = (max(attack) if side == ">=" else min(attack)) if attack else None
         sign = 1 if side == ">=" else -1
+        values = check_values(results, check)
+        genuine_species = {r.species for r in results if r.genuine}
+        genuine = [v for species in genuine_species for v in values.get(species, [])]
+        worst = min(genuine, key=lambda v: sign * v) if genuine else None
+        attacks = {}
+        for species, measured in values.items():
+            if species not in genuine_species:
+                best = max(measured, key=lambda v: sign * v)
+                attacks[species] = {"best": best, "margin": round(sign * (threshold - best), 5)}
         out[check] = {
             "threshold": threshold,
-            "genuine_worst": lowest_genuine,
-            "attack_best": best_attack,
-            "margin_genuine": None
-            if lowest_genuine is None
-            else round(sign * (lowest_genuine - threshold), 5),
-            "margin_attack": None if best_attack is None else round(sign * (threshold - best_attack), 5),
+            "genuine_worst": worst,
+            "margin_genuine": None if worst is None else round(sign * (worst - threshold), 5),
+            "attacks": attacks,
         }
     return out
 

@@ -111,7 +111,7 @@ class Studio:
 
     @classmethod
     def open(cls, media: MediaSet, analyzer: FaceAnalyzer) -> Studio:
-        # Shortest videos first: small corpora track only what they use.
+        # Smallest videos first: a small corpus tracks only the videos it uses.
         videos = sorted(media.videos, key=lambda path: path.stat().st_size)
         return cls(media, analyzer, load_face_photos(media, analyzer), WindowCatalogue(videos, analyzer))
 
@@ -469,7 +469,7 @@ def _covered(rng: np.random.Generator) -> np.ndarray:
 
 
 def too_slow(studio: Studio, draw: Draw) -> Draft:
-    """A genuine turn so slow (a steady drift, ~13-15 s shown) that the nose nears the target after timeout."""
+    """A genuine turn so slow (a steady drift, ~13-15 s shown) that the nose nears the target too late."""
     challenge = draw.challenge()
     assert challenge.nose is not None
 

@@ -240,7 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
     reliability.add_argument(
         "--scenarios",
         type=lambda text: [s for s in text.split(",") if s],
-        default=["baseline", "processor-kill", "verifier-kill", "rebalance", "broker-restart", "flood"],
         help="comma-separated (default: all; baseline first sets the latency yardstick)",
     )
     reliability.add_argument("--sessions", type=int, default=24, help="sessions per scenario (default 24)")

@@ -25,7 +25,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("baseline", "processor-kill", "verifier-kill", "rebalance", "broker-restart", "flood")
+SCENARIOS = (
+    "baseline",
+    "processor-kill",
+    "verifier-kill",
+    "verifier-kill-warm",
+    "rebalance",
+    "broker-restart",
+    "flood",
+)
 # Reasons a session may get instead of its undisturbed one when an outage overlapped it.
 OUTAGE_REASONS = frozenset({"TIMEOUT", "EXPIRED", "CLOCK_SKEW"})
 # (species, draw index): genuine and attack sessions from real faces; the index picks person/variant.
@@ -506,12 +514,12 @@ Window = tuple[float, float] | None
 Disturbance = Callable[[Harness, "Load", Any], Awaitable[Window]]
 
 
-async def _restart(harness: Harness, role: str) -> Window:
-    """SIGKILL the first live worker of ``role`` and start its replacement on the same index."""
+async def _restart(harness: Harness, role: str, *, warm: bool = True) -> Window:
+    """SIGKILL the first live worker of ``role`` and start a replacement: on its data dir if ``warm``."""
     victim = harness.live(role)[0]
     started = time.monotonic()
     index = await asyncio.to_thread(harness.drop, victim, kill=True)
-    harness.add(role, index)
+    harness.add(role, index if warm else None)
     await asyncio.to_thread(harness.stack.wait_ready, 240.0)
     return started, time.monotonic()
 
@@ -522,7 +530,14 @@ async def disturb_processor_kill(harness: Harness, load: Load, publisher: Any) -
 
 
 async def disturb_verifier_kill(harness: Harness, load: Load, publisher: Any) -> Window:
-    await _restart(harness, "verifier")
+    """The replacement starts on an empty data dir: its whole table comes back from the changelog."""
+    await _restart(harness, "verifier", warm=False)
+    return None
+
+
+async def disturb_verifier_kill_warm(harness: Harness, load: Load, publisher: Any) -> Window:
+    """The replacement reopens the killed worker's RocksDB, with whatever it wrote before dying."""
+    await _restart(harness, "verifier", warm=True)
     return None
 
 
@@ -569,6 +584,7 @@ DISTURBANCES: dict[str, Disturbance] = {
     "baseline": disturb_nothing,
     "processor-kill": disturb_processor_kill,
     "verifier-kill": disturb_verifier_kill,
+    "verifier-kill-warm": disturb_verifier_kill_warm,
     "rebalance": disturb_rebalance,
     "broker-restart": disturb_broker_restart,
     "flood": disturb_flood,
@@ -674,9 +690,14 @@ async def run_soak(
 
 def main(args: Any) -> int:
     """`liveness reliability`: run the scenarios, print the table, write the JSON; 0 when all held."""
+    import logging
+
     import orjson
 
-    unknown = [s for s in args.scenarios if s not in DISTURBANCES]
+    # aiokafka logs every failed reconnect, thousands a second while the broker is down on purpose.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    scenarios = args.scenarios or list(SCENARIOS)
+    unknown = [s for s in scenarios if s not in DISTURBANCES]
     if unknown:
         raise SystemExit(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
     settings = ReliabilitySettings(
@@ -686,7 +707,7 @@ def main(args: Any) -> int:
         flood_frames=args.flood_frames,
     )
     print(format_table([]), flush=True)
-    reports = asyncio.run(run_all(settings, args.scenarios, soak_s=args.soak))
+    reports = asyncio.run(run_all(settings, scenarios, soak_s=args.soak))
     print("\n" + format_table(reports))
     if problems := format_problems(reports):
         print("\n" + problems)

@@ -18,15 +18,18 @@ class VerifierSettings:
     # Frames without a face are forgiven up to these counts (detection misses on motion blur).
     max_missed_faces: int = 5
     max_consecutive_missed_faces: int = 3
-    # Final checks of the nose and turn challenges.
-    max_trajectory_rms: float = 0.02  # the successor framework's value, normalised coordinates
-    min_rotation_deg: float = 8.0
+    # Final checks of the nose and turn challenges. Rotation, non-planarity, trajectory and
+    # scale jump are set from the measured corpus in docs/evaluation.md (margins there).
+    # The final checks run on the first frame in the widened target, when a real head has
+    # turned only 4-24 deg (FaceMesh degrees): 8 deg rejected 24% of genuine sessions.
+    max_trajectory_rms: float = 0.05  # normalised coordinates; real head paths reach 0.034
+    min_rotation_deg: float = 4.0
     wrong_direction_deg: float = 8.0
     min_turn_deg: float = 15.0
-    min_nonplanarity: float = 0.012  # homography residual over face size
+    min_nonplanarity: float = 0.010  # homography residual over face size; flat prints <= 0.0096
     # Continuity: how far the nose and the face may move between consecutive frames.
     max_nose_jump: float = 0.30  # in face widths per frame step
-    max_scale_jump: float = 0.25  # relative change of face width per frame step
+    max_scale_jump: float = 0.12  # relative change of face width per frame step; genuine <= 0.051
     # Blink challenge.
     blink_closed_ratio: float = 0.60  # eyes closed below this share of the open eye-aspect-ratio
     blink_open_ratio: float = 0.85

@@ -43,10 +43,9 @@ def recordings(
     studio = Studio.open(fetch_media(), analyzer)
     out = Path(tmp_path_factory.mktemp("sessions"))
     sessions = {}
-    for index, species in enumerate(EXPECTED):
-        draft = SPECIES[species](
-            studio, Draw(random.Random(100 + index), np.random.default_rng(100 + index), index)
-        )
+    for species, index in DRAW_INDEX.items():
+        draw = Draw(random.Random(100 + index), np.random.default_rng(100 + index), index)
+        draft = SPECIES[species](studio, draw)
         path = write_session(out / species, f"it-{species}", draft.challenge, 0, draft.frames, draft.label())
         sessions[species] = RecordedSession.load(path)
     return sessions

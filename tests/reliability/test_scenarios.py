@@ -27,7 +27,7 @@ from liveness.reliability import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-DISTURBED = ("processor-kill", "verifier-kill", "rebalance", "broker-restart", "flood")
+DISTURBED = ("processor-kill", "verifier-kill", "verifier-kill-warm", "rebalance", "broker-restart", "flood")
 
 
 @pytest.fixture(scope="module")

@@ -110,9 +110,10 @@ def test_margins_hand_made_table_measures_both_sides_of_the_threshold() -> None:
     rotation = margins(TABLE, VerifierSettings(min_rotation_deg=8.0))["rotation_toward_target_deg"]
 
     assert rotation["genuine_worst"] == 6.0  # the lowest genuine rotation
-    assert rotation["attack_best"] == 9.0  # the highest attack rotation
     assert rotation["margin_genuine"] == pytest.approx(-2.0)  # negative: a genuine session fails
-    assert rotation["margin_attack"] == pytest.approx(-1.0)  # negative: an attack passes
+    assert rotation["attacks"]["photo_tilted"]["best"] == 9.0  # the highest rotation of a tilted photo
+    assert rotation["attacks"]["photo_tilted"]["margin"] == pytest.approx(-1.0)  # negative: it passes
+    assert "replay" not in rotation["attacks"]  # never measured
 
 
 def test_format_rates_hand_made_table_prints_rates_with_counts() -> None:
