@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from processors.errors import CorruptFrameError
-from processors.landmarks import jpeg_dimensions
+from processors.jpeg import jpeg_dimensions
 from producers.gateway.errors import (
     NotJpeg,
     RateExceeded,
