@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from schemas.events import LANDMARK_SUBSET, Check, Face
-from verifier.geometry import homography_residual
+from verifier.geometry import homography_residual, similarity_residual
 
 
 def face_size(face: Face) -> float:
@@ -37,3 +37,9 @@ def rotation_toward(reference: Face, face: Face, direction: tuple[float, float])
     d_yaw = face.yaw_deg - reference.yaw_deg
     d_pitch = face.pitch_deg - reference.pitch_deg
     return d_yaw * direction[0] + d_pitch * direction[1]
+
+
+def shape_change(previous: Face, current: Face) -> float:
+    """How much the face's proportions changed between two frames, over the mean face size."""
+    size = (face_size(previous) + face_size(current)) / 2
+    return similarity_residual(landmarks_xy(previous), landmarks_xy(current)) / size if size > 0 else 0.0

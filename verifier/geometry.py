@@ -77,3 +77,20 @@ def eye_aspect_ratio(points: dict[int, tuple[float, float, float]]) -> float:
         return float((np.linalg.norm(p2 - p6) + np.linalg.norm(p3 - p5)) / (2 * width))
 
     return (one(RIGHT_EYE) + one(LEFT_EYE)) / 2
+
+
+def similarity_residual(src: np.ndarray, dst: np.ndarray) -> float:
+    """RMS distance left after the best similarity (shift, rotation, scale) maps ``src`` onto ``dst``.
+
+    Between two frames of one head this is small even while it turns; between two
+    different faces (a splice of two recordings) the proportions themselves differ.
+    """
+    src_centred, dst_centred = src - src.mean(axis=0), dst - dst.mean(axis=0)
+    # Complex numbers turn the 2D similarity fit into one least-squares coefficient.
+    a = src_centred[:, 0] + 1j * src_centred[:, 1]
+    b = dst_centred[:, 0] + 1j * dst_centred[:, 1]
+    norm = np.vdot(a, a).real
+    if norm < 1e-12:
+        return 0.0
+    scale_rotation = np.vdot(a, b) / norm
+    return float(np.sqrt(np.mean(np.abs(scale_rotation * a - b) ** 2)))

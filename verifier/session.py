@@ -30,6 +30,7 @@ from schemas.events import (
 from schemas.reasons import Reason
 from schemas.tokens import TokenError, TokenKeys, verify_token
 from verifier.challenges import Frame, Verdict, challenge_type
+from verifier.checks import shape_change
 from verifier.settings import VerifierSettings
 
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
@@ -65,6 +66,7 @@ class Session:
     last_seq_used: int = -1
     max_nose_jump: float = 0.0
     max_scale_jump: float = 0.0
+    max_shape_jump: float = 0.0
     max_clock_drift_ms: int = 0
     area_problem: str = Reason.FACE_OUT_OF_AREA.value
     progress: dict[str, Any] = field(default_factory=dict)
@@ -378,9 +380,11 @@ class Verifier:
             / steps
         )
         scale = abs(face.box.width / width - 1.0) / steps
+        shape = shape_change(previous, face) / steps
         session.max_nose_jump = max(session.max_nose_jump, jump)
         session.max_scale_jump = max(session.max_scale_jump, scale)
-        if jump > s.max_nose_jump or scale > s.max_scale_jump:
+        session.max_shape_jump = max(session.max_shape_jump, shape)
+        if jump > s.max_nose_jump or scale > s.max_scale_jump or shape > s.max_shape_jump:
             return Verdict(Reason.DISCONTINUITY, self._continuity_checks(session))
         return None
 
@@ -499,5 +503,11 @@ class Verifier:
                 round(session.max_scale_jump, 4),
                 s.max_scale_jump,
                 session.max_scale_jump <= s.max_scale_jump,
+            ),
+            Check(
+                "max_shape_jump",
+                round(session.max_shape_jump, 4),
+                s.max_shape_jump,
+                session.max_shape_jump <= s.max_shape_jump,
             ),
         ]

@@ -13,22 +13,25 @@ class VerifierSettings:
     min_face_fill: float = 0.20
     area_tolerance: float = 0.05  # the face may leave the area box by 5% per side once framed
     nose_tolerance: float = 0.55  # the nose box is widened by 55% per side, as in the sample
+    target_hold_frames: int = 3  # consecutive frames the nose rests in the widened box (~0.3 s)
     area_timeout_s: float = 10.0
     challenge_timeout_s: float = 10.0
     # Frames without a face are forgiven up to these counts (detection misses on motion blur).
     max_missed_faces: int = 5
     max_consecutive_missed_faces: int = 3
-    # Final checks of the nose and turn challenges. Rotation, non-planarity, trajectory and
-    # scale jump are set from the measured corpus in docs/evaluation.md (margins there).
-    # The final checks run on the first frame in the widened target, when a real head has
-    # turned only 4-24 deg (FaceMesh degrees): 8 deg rejected 24% of genuine sessions.
+    # Final checks of the nose and turn challenges, against the measured corpus of
+    # docs/evaluation.md (margins there). Rotation is what stops a print turned in
+    # perspective: FaceMesh reads a print turned 35 deg as up to 6.6 deg of yaw and as
+    # non-planar, so 8 deg stays although a head that has only begun to turn when its
+    # nose first enters the target fails it (see the evaluation for the logic change).
     max_trajectory_rms: float = 0.05  # normalised coordinates; real head paths reach 0.034
-    min_rotation_deg: float = 4.0
+    min_rotation_deg: float = 8.0
     wrong_direction_deg: float = 8.0
     min_turn_deg: float = 15.0
-    min_nonplanarity: float = 0.010  # homography residual over face size; flat prints <= 0.0096
+    min_nonplanarity: float = 0.012  # homography residual over face size
     # Continuity: how far the nose and the face may move between consecutive frames.
     max_nose_jump: float = 0.30  # in face widths per frame step
+    max_shape_jump: float = 0.05  # landmark shape change per frame step after similarity alignment
     max_scale_jump: float = 0.12  # relative change of face width per frame step; genuine <= 0.051
     # Blink challenge.
     blink_closed_ratio: float = 0.60  # eyes closed below this share of the open eye-aspect-ratio

@@ -44,7 +44,7 @@ class NoseChallenge:
         return Challenge("nose", image_width, image_height, area_box(image_width, image_height), nose=nose)
 
     def begin(self, challenge: Challenge, reference: Frame) -> dict[str, Any]:
-        return {"trajectory": [self._normalised(challenge, reference)], "best": 0.0, "worst": 0.0}
+        return {"trajectory": [self._normalised(challenge, reference)], "best": 0.0, "worst": 0.0, "held": 0}
 
     def step(
         self,
@@ -61,7 +61,11 @@ class NoseChallenge:
         progress["worst"] = min(progress["worst"], toward)
         if progress["worst"] < -settings.wrong_direction_deg:
             return Verdict(Reason.WRONG_DIRECTION, self._rotation_checks(progress, toward, settings))
-        if not challenge.nose.widened(settings.nose_tolerance).contains_point(*frame.face.nose):
+        inside = challenge.nose.widened(settings.nose_tolerance).contains_point(*frame.face.nose)
+        # The nose must rest in the target, not sweep through it: a recording replayed
+        # blind against a new target crosses it by chance far more often than it stops there.
+        progress["held"] = progress.get("held", 0) + 1 if inside else 0
+        if progress["held"] < settings.target_hold_frames:
             return None
         return self._final_checks(progress, reference, frame, toward, settings)
 
