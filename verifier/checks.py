@@ -39,7 +39,28 @@ def rotation_toward(reference: Face, face: Face, direction: tuple[float, float])
     return d_yaw * direction[0] + d_pitch * direction[1]
 
 
-def shape_change(previous: Face, current: Face) -> float:
-    """How much the face's proportions changed between two frames, over the mean face size."""
-    size = (face_size(previous) + face_size(current)) / 2
-    return similarity_residual(landmarks_xy(previous), landmarks_xy(current)) / size if size > 0 else 0.0
+def shape_signature(face: Face) -> list[float]:
+    """What the shape-continuity check keeps of a frame: the face size, then the landmarks' x, y.
+
+    All sent landmarks count, mouth and eyelids too: measured on real video, leaving the
+    moving parts out made the check noisier (fewer points) without separating splices better.
+    """
+    return [face_size(face), *landmarks_xy(face).ravel().tolist()]
+
+
+def shape_distance(a: list[float], b: list[float]) -> float:
+    """How much the proportions differ between two signatures, over their mean face size."""
+    size = (a[0] + b[0]) / 2
+    xy_a, xy_b = np.asarray(a[1:]).reshape(-1, 2), np.asarray(b[1:]).reshape(-1, 2)
+    return similarity_residual(xy_a, xy_b) / size if size > 0 else 0.0
+
+
+def persistent_shape_jump(window: list[list[float]]) -> float:
+    """The change of proportions across the middle of four consecutive frames that did not undo itself.
+
+    A splice of two recordings changes the face for good between frames k-1 and k,
+    so every comparison across that boundary differs; a detection glitch on one
+    frame is undone by the next, so comparing around the glitched frame does not.
+    """
+    before2, before, after, after2 = window[-4:]
+    return min(shape_distance(before, after), shape_distance(before2, after), shape_distance(before, after2))

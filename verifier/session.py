@@ -30,7 +30,7 @@ from schemas.events import (
 from schemas.reasons import Reason
 from schemas.tokens import TokenError, TokenKeys, verify_token
 from verifier.challenges import Frame, Verdict, challenge_type
-from verifier.checks import shape_change
+from verifier.checks import persistent_shape_jump, shape_signature
 from verifier.settings import VerifierSettings
 
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
@@ -67,6 +67,7 @@ class Session:
     max_nose_jump: float = 0.0
     max_scale_jump: float = 0.0
     max_shape_jump: float = 0.0
+    recent_shapes: list[list[float]] = field(default_factory=list)  # the last frames' shape signatures
     max_clock_drift_ms: int = 0
     area_problem: str = Reason.FACE_OUT_OF_AREA.value
     progress: dict[str, Any] = field(default_factory=dict)
@@ -371,6 +372,7 @@ class Verifier:
         previous = _face_from(session.last_face) if session.last_face else None
         steps = max(1, seq - session.last_seq_used)
         session.last_face, session.last_seq_used = face.to_dict(), seq
+        shape = self._shape_jump(session, face)
         if previous is None:
             return None
         width = max(previous.box.width, 1.0)
@@ -380,13 +382,17 @@ class Verifier:
             / steps
         )
         scale = abs(face.box.width / width - 1.0) / steps
-        shape = shape_change(previous, face) / steps
         session.max_nose_jump = max(session.max_nose_jump, jump)
         session.max_scale_jump = max(session.max_scale_jump, scale)
         session.max_shape_jump = max(session.max_shape_jump, shape)
         if jump > s.max_nose_jump or scale > s.max_scale_jump or shape > s.max_shape_jump:
             return Verdict(Reason.DISCONTINUITY, self._continuity_checks(session))
         return None
+
+    @staticmethod
+    def _shape_jump(session: Session, face: Face) -> float:
+        session.recent_shapes = [*session.recent_shapes[-3:], shape_signature(face)]
+        return persistent_shape_jump(session.recent_shapes) if len(session.recent_shapes) == 4 else 0.0
 
     def _advance(self, session: Session, frame: Frame) -> Verdict | None:
         s = self.settings
@@ -442,6 +448,7 @@ class Verifier:
         session.phase, session.reason = DECIDED, verdict.reason.value
         session.pending.clear()
         session.progress, session.reference, session.last_face = {}, None, None
+        session.recent_shapes = []
         decision = Decision(
             session_id=session.session_id,
             outcome="pass" if verdict.reason is Reason.PASSED else "fail",

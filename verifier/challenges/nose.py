@@ -14,13 +14,16 @@ from verifier.checks import nonplanarity_check, rotation_toward
 from verifier.geometry import quadratic_fit_rms
 from verifier.settings import VerifierSettings
 
-# The sample's target, for a 640x480 frame: a 20x20 box whose centre lies 45-75 px
-# left or right of the image centre and 0-40 px above or below it. All of it
-# scales with the declared image size.
+# The target, for a 640x480 frame: a 20x20 box whose centre lies 45-90 px left or
+# right of the image centre and 0-60 px above or below it; all of it scales with
+# the declared image size. The sample drew 45-75 and 0-40 px and accepted the nose
+# within 55% of the box on each side, which a recording replayed blind against a new
+# target met about one time in five; the wider range and a 35% tolerance bring that
+# near one in twelve, and larger offsets ask for larger, easier-to-measure turns.
 REFERENCE_WIDTH, REFERENCE_HEIGHT = 640, 480
 NOSE_BOX_PX = 20
-OFFSET_X_PX = (45.0, 75.0)
-OFFSET_Y_PX = (0.0, 40.0)
+OFFSET_X_PX = (45.0, 90.0)
+OFFSET_Y_PX = (0.0, 60.0)
 
 
 def _side(challenge: Challenge) -> float:
