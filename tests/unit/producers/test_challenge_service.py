@@ -12,6 +12,7 @@ from producers.challenge_service import ChallengePolicy, ChallengeService, parse
 from schemas.events import Box, Challenge
 from schemas.tokens import TokenError, TokenKeys, verify_token
 from verifier.challenges import area_box
+from verifier.challenges.nose import OFFSET_X_PX, OFFSET_Y_PX
 
 KEYS = TokenKeys(b"challenge-service-secret-32bytes")
 NOW_MS = 1_700_000_000_000
@@ -34,15 +35,15 @@ def _offsets(challenge: Challenge) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("size", [(640, 480), (1280, 720), (320, 240), (480, 640)], ids=str)
-def test_draw_nose_targets_within_sample_offsets_scaled_to_frame(size: tuple[int, int]) -> None:
+def test_draw_nose_targets_within_offsets_scaled_to_frame(size: tuple[int, int]) -> None:
     width, height = size
     service = _service(nose=1)
 
     challenges = [service.draw(width, height) for _ in range(DRAWS)]
 
     offsets = [_offsets(challenge) for challenge in challenges]
-    assert all(45 - 1e-9 <= abs(dx) <= 75 + 1e-9 for dx, _ in offsets)
-    assert all(abs(dy) <= 40 + 1e-9 for _, dy in offsets)
+    assert all(OFFSET_X_PX[0] - 1e-9 <= abs(dx) <= OFFSET_X_PX[1] + 1e-9 for dx, _ in offsets)
+    assert all(abs(dy) <= OFFSET_Y_PX[1] + 1e-9 for _, dy in offsets)
     for challenge in challenges:
         assert challenge.nose is not None
         assert (challenge.nose.width, challenge.nose.height) == pytest.approx(
@@ -62,8 +63,9 @@ def test_draw_nose_targets_spread_over_a_continuous_range() -> None:
     assert len({round(dx, 6) for dx in xs}) > 0.99 * DRAWS  # not a handful of fixed targets
     assert len({round(dy, 6) for dy in ys}) > 0.99 * DRAWS
     assert sum(not float(dx).is_integer() for dx in xs) > 0.99 * DRAWS
-    assert min(map(abs, xs)) < 47 and max(map(abs, xs)) > 73  # the whole 45-75 range is used
-    assert min(map(abs, ys)) < 2 and max(map(abs, ys)) > 38
+    low, high = OFFSET_X_PX
+    assert min(map(abs, xs)) < low + 2 and max(map(abs, xs)) > high - 2  # the whole range is used
+    assert min(map(abs, ys)) < 2 and max(map(abs, ys)) > OFFSET_Y_PX[1] - 2
     assert 0.4 < sum(dx > 0 for dx in xs) / DRAWS < 0.6  # both sides, about equally
     assert 0.4 < sum(dy > 0 for dy in ys) / DRAWS < 0.6
 

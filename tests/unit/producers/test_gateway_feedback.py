@@ -7,6 +7,7 @@ import pytest
 from producers.gateway import feedback
 from producers.gateway.feedback import FeedbackTracker, decision_message, poll_response
 from schemas.events import LANDMARK_SUBSET, Box, Challenge, Check, Decision, Face, Observation
+from verifier.settings import VerifierSettings
 
 AREA = Box(185, 60, 270, 360)  # area box of a 640x480 challenge
 CHALLENGE = Challenge("nose", 640, 480, AREA, nose=Box(380, 250, 20, 20))
@@ -57,10 +58,11 @@ def test_feedback_observation_reports_face_nose_fill_and_target() -> None:
 
 
 def test_feedback_nose_near_target_counts_with_the_verifiers_tolerance() -> None:
-    # The 20 px box widened by 55% per side reaches 11 px beyond its edge.
+    # The 20 px box reaches 20 * nose_tolerance px beyond its edge, as the verifier counts it.
+    reach = 20 * VerifierSettings().nose_tolerance
     tracker = FeedbackTracker(CHALLENGE)
-    assert tracker.observation(_obs(_face(nose=(410.0, 260.0))))["nose_in_target"] is True
-    assert tracker.observation(_obs(_face(nose=(412.0, 260.0))))["nose_in_target"] is False
+    assert tracker.observation(_obs(_face(nose=(400.0 + reach - 0.5, 260.0))))["nose_in_target"] is True
+    assert tracker.observation(_obs(_face(nose=(400.0 + reach + 0.5, 260.0))))["nose_in_target"] is False
 
 
 def test_feedback_once_framed_a_small_drift_out_of_the_area_is_tolerated() -> None:
