@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("broker", help="run the local single-node Kafka broker (see 'liveness broker --help')")
     sub.add_parser("fetch-media", help="fetch the pinned face videos and photos used by tests and the demo")
+    sub.add_parser("generate", help="generate genuine and attack sessions from real faces (see --help)")
+    sub.add_parser("evaluate", help="APCER per attack species and BPCER of a labelled corpus (see --help)")
     sub.add_parser("bench", help="benchmarks: throughput, scaling, latency, memory, wire cost (see --help)")
 
     topics = sub.add_parser("topics", help="create the pipeline's topics")
@@ -266,7 +268,21 @@ def cmd_bench(argv: Sequence[str]) -> int:
     return bench_main(list(argv))
 
 
+def cmd_generate(argv: Sequence[str]) -> int:
+    from evaluation.cli import generate_main
+
+    return generate_main(list(argv))
+
+
+def cmd_evaluate(argv: Sequence[str]) -> int:
+    from evaluation.cli import evaluate_main
+
+    return evaluate_main(list(argv))
+
+
 PASSTHROUGH: dict[str, Callable[[Sequence[str]], int]] = {
+    "generate": cmd_generate,
+    "evaluate": cmd_evaluate,
     "broker": cmd_broker,
     "fetch-media": cmd_fetch_media,
     "bench": cmd_bench,
