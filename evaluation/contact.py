@@ -10,11 +10,13 @@ import numpy as np
 
 from producers.recording import RecordedSession
 from schemas.events import Box, Challenge
+from verifier.settings import VerifierSettings
 
 THUMB_WIDTH, THUMB_HEIGHT = 240, 180
 AREA_COLOUR = (80, 200, 80)  # BGR green
 TARGET_COLOUR = (40, 40, 230)  # red
 TOLERANCE_COLOUR = (40, 160, 255)  # orange: the target as the verifier widens it
+NOSE_TOLERANCE = VerifierSettings().nose_tolerance
 
 
 def _rectangle(image: np.ndarray, box: Box, colour: tuple[int, int, int], thickness: int = 2) -> None:
@@ -28,7 +30,7 @@ def annotated(frame: np.ndarray, challenge: Challenge, caption: str) -> np.ndarr
     image = cv2.resize(frame, (challenge.image_width, challenge.image_height))
     _rectangle(image, challenge.area, AREA_COLOUR)
     if challenge.nose is not None:
-        _rectangle(image, challenge.nose.widened(0.55), TOLERANCE_COLOUR, 1)
+        _rectangle(image, challenge.nose.widened(NOSE_TOLERANCE), TOLERANCE_COLOUR, 1)
         _rectangle(image, challenge.nose, TARGET_COLOUR)
     thumb = cv2.resize(image, (THUMB_WIDTH, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
     band = np.full((18, THUMB_WIDTH, 3), 255, np.uint8)

@@ -90,8 +90,8 @@ def shape_drift(analyses: Sequence[FrameAnalysis | None]) -> float | None:
 
 def diagnostics(analyses: Sequence[FrameAnalysis | None]) -> dict[str, float | None]:
     values = {
-        "max_shape_jump": max_shape_jump(analyses),
-        "max_shape_jump_3d": max_shape_jump(analyses, 3),
+        "rigid_shape_jump_2d": max_shape_jump(analyses),
+        "rigid_shape_jump_3d": max_shape_jump(analyses, 3),
         "shape_drift_3d": shape_drift(analyses),
     }
     return {name: None if value is None else round(value, 5) for name, value in values.items()}

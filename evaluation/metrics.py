@@ -19,9 +19,12 @@ KEY_CHECKS = (
     "max_nose_jump",
     "trajectory_rms",
     "max_scale_jump",
+    "max_shape_jump",
 )
-# Measured by the evaluation on the frames the verifier used, not by the verifier (yet).
-DIAGNOSTICS = ("max_shape_jump", "max_shape_jump_3d", "shape_drift_3d")
+# Measured by the evaluation on the frames the verifier used, not by the verifier: the
+# shape jump of the skull's landmarks only (2D, and 3D with FaceMesh's depth), and the 3D
+# shape change from the first face to the last.
+DIAGNOSTICS = ("rigid_shape_jump_2d", "rigid_shape_jump_3d", "shape_drift_3d")
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,13 @@ from evaluation.scene import AREA, FacePhoto, Scene, SceneError, ease, frame_tim
 from evaluation.warp import NOSE_TIP, HeadPose, HeadWarper
 from processors.landmarks import FaceAnalyzer
 from schemas.events import Box
+from verifier.settings import VerifierSettings
 
 YAW_RANGE_DEG = (15.0, 30.0)
-NOSE_TOLERANCE = 0.55  # the verifier's widening of the nose box
-AREA_TOLERANCE = 0.05  # and of the area box, once framed
+# The verifier's default widening of the nose box and of the area box (once framed):
+# sessions are made for the verifier as configured, and follow it when it changes.
+NOSE_TOLERANCE = VerifierSettings().nose_tolerance
+AREA_TOLERANCE = VerifierSettings().area_tolerance
 
 
 @dataclass(frozen=True)

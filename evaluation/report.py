@@ -32,6 +32,7 @@ def thresholds(settings: VerifierSettings) -> dict[str, tuple[float, str]]:
         "max_nose_jump": (settings.max_nose_jump, "<="),
         "trajectory_rms": (settings.max_trajectory_rms, "<="),
         "max_scale_jump": (settings.max_scale_jump, "<="),
+        "max_shape_jump": (settings.max_shape_jump, "<="),
     }
 
 
@@ -91,6 +92,7 @@ GUARDS: dict[str, tuple[str, ...]] = {
     "nonplanarity": ("photo_translated", "photo_tilted", "photo_rolled"),
     "max_nose_jump": ("spliced",),
     "max_scale_jump": ("spliced",),
+    "max_shape_jump": ("spliced",),
     "trajectory_rms": (),
 }
 

@@ -290,14 +290,21 @@ def photo_translated(studio: Studio, draw: Draw) -> Draft:
 
 
 def photo_tilted(studio: Studio, draw: Draw) -> Draft:
-    """A printed photo turned 15-35 deg about its vertical axis toward the target (perspective), and moved."""
+    """A printed photo turned 15-35 deg about its vertical axis toward the target (perspective), and moved.
+
+    Every other session turns the photo while moving it; the rest turn it fully first,
+    then move it, so it is fully turned when the nose reaches the target, where the
+    verifier measures.
+    """
     magnitude = draw.np.uniform(15, 35)
+    turn_first = draw.index % 2 == 1
 
     def homography(scene: Scene, goal: tuple[float, float], p: float) -> np.ndarray:
+        turned, moved = (min(1.0, 2 * p), max(0.0, 2 * p - 1)) if turn_first else (p, p)
         # The attacker turns the far edge away on the target's side: that side foreshortens
         # as it would on a head turning toward the target.
-        tilt = math.copysign(magnitude, goal[0] - scene.nose[0]) * p
-        return _moved_to(scene, _lerp(scene.nose, goal, p), card_homography(scene.nose, tilt_deg=tilt))
+        tilt = math.copysign(magnitude, goal[0] - scene.nose[0]) * turned
+        return _moved_to(scene, _lerp(scene.nose, goal, moved), card_homography(scene.nose, tilt_deg=tilt))
 
     return _card_session(studio, draw, "photo_tilted", homography)
 

@@ -14,6 +14,7 @@ from evaluation.scene import AREA, FRAME_HEIGHT, FRAME_WIDTH
 from processors.landmarks import FaceAnalyzer
 from producers.sources import video_frames
 from schemas.events import Box, Challenge
+from verifier.settings import VerifierSettings
 
 FPS = 10.0
 MAX_WINDOW_FRAMES = 30  # 3 s at 10 fps
@@ -21,6 +22,11 @@ MIN_NOSE_TRAVEL_PX = 40.0  # in the 640x480 frame
 MIN_YAW_CHANGE_DEG = 5.0
 FILL = 0.40  # the first frame's face box over the area box, as a person framing themselves
 NOSE_BOX_PX = 20.0
+# The verifier wants the nose to rest in the target for target_hold_frames frames: a
+# window ends once the nose has stayed that long within reach of where it stopped.
+HOLD_FRAMES = VerifierSettings().target_hold_frames
+# How far the widened target reaches from its centre, less 3 px for FaceMesh's jitter.
+HOLD_RADIUS_PX = NOSE_BOX_PX / 2 + VerifierSettings().nose_tolerance * NOSE_BOX_PX - 3
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,8 @@ class WindowCatalogue:
 
 
 def windows_of(tracked: Track) -> list[VideoWindow]:
-    """Greedy, left to right: from each start, the farthest nose travel within 3 s that a yaw goes with."""
+    """Greedy, left to right: from each start, the farthest nose travel within 3 s that a yaw goes with
+    and after which the nose rests for ``HOLD_FRAMES`` frames."""
     rows, windows, start = tracked.rows, [], 0
     while start < len(rows) - 4:
         window = _window_from(tracked, start)
@@ -121,17 +128,18 @@ def _window_from(tracked: Track, start: int) -> VideoWindow | None:
         return None
     scale = math.sqrt(FILL * AREA.area / (first[4] * first[5]))
     best: tuple[int, float] | None = None
-    for end in range(start + 4, min(len(rows), start + MAX_WINDOW_FRAMES + 1)):
+    for end in range(start + 4, min(len(rows) - HOLD_FRAMES + 1, start + MAX_WINDOW_FRAMES + 1)):
         if np.isnan(rows[end, 0]):
             break
         travel = (rows[end, 0] - first[0]) * scale
         turn = rows[end, 6] - first[6]
         turned = abs(turn) >= MIN_YAW_CHANGE_DEG and np.sign(turn) == np.sign(travel)
-        if turned and abs(travel) >= MIN_NOSE_TRAVEL_PX and (best is None or abs(travel) > best[1]):
+        good = turned and abs(travel) >= MIN_NOSE_TRAVEL_PX and _rests(rows[end : end + HOLD_FRAMES], scale)
+        if good and (best is None or abs(travel) > best[1]):
             best = (end, abs(travel))
     if best is None:
         return None
-    end = best[0]
+    end = best[0] + HOLD_FRAMES - 1
     # Shift so the first frame's face box is centred in the frame, as the person would centre it.
     offset = (
         FRAME_WIDTH / 2 - (first[2] + first[4] / 2) * scale,
@@ -139,10 +147,19 @@ def _window_from(tracked: Track, start: int) -> VideoWindow | None:
     )
     if not _stays_in_area(rows[start : end + 1], scale, offset):
         return None
-    nose = (rows[end, 0] * scale + offset[0], rows[end, 1] * scale + offset[1])
+    resting = rows[best[0] : end + 1, :2].mean(axis=0)
+    nose = (resting[0] * scale + offset[0], resting[1] * scale + offset[1])
     return VideoWindow(
         tracked.path, tracked.person, start, end, scale, offset, nose, float(rows[end, 6] - first[6])
     )
+
+
+def _rests(rows: np.ndarray, scale: float) -> bool:
+    """Whether the nose stays within ``HOLD_RADIUS_PX`` (in the 640x480 frame) of its mean over ``rows``."""
+    noses = rows[:, :2]
+    if np.isnan(noses).any():
+        return False
+    return bool((np.abs(noses - noses.mean(axis=0)) * scale <= HOLD_RADIUS_PX).all())
 
 
 def _stays_in_area(rows: np.ndarray, scale: float, offset: tuple[float, float]) -> bool:

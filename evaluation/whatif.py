@@ -1,12 +1,12 @@
-"""What-if: the corpus judged at any frame with the nose in the target, not only at the first one.
+"""What-if: the corpus judged at any frame the verifier could judge, not only at the first one.
 
-The verifier runs its final checks on the first frame where the nose enters the
-widened target and decides there. A person is still turning at that moment, so
-the rotation and non-planarity it measures are a fraction of what the same person
-shows a few frames later. This module follows every frame (the real processor and
-verifier, with a target the nose can never enter) and measures the checks on each
-frame in the target, to price a verifier that passes on the first frame where
-both checks pass, before the timeout.
+The verifier runs its final checks on the first frame where the nose has rested in
+the widened target for ``target_hold_frames`` frames, and decides there. A person is
+often still turning at that moment, so the rotation and non-planarity it measures are
+a fraction of what the same person shows a few frames later. This module follows
+every frame (the real processor and verifier, with a target the nose can never enter)
+and measures the checks on each frame the verifier could judge, to price a verifier
+that passes on the first frame where both checks pass, before the timeout.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def target_frames(
     analyses: Sequence[FrameAnalysis | None],
     settings: VerifierSettings,
 ) -> list[TargetFrame]:
-    """Every frame after the framed reference, before the timeout, whose one nose is in the widened target."""
+    """Every frame after the framed reference, before the timeout, on which the verifier could judge:
+    its one nose in the widened target for ``target_hold_frames`` frames in a row, this one included."""
     assert challenge.nose is not None
     faces = [_one_face(a, challenge) for a in analyses]
     start = next(
@@ -78,10 +79,13 @@ def target_frames(
     assert reference is not None
     side = 1.0 if challenge.nose.centre[0] >= challenge.image_width / 2 else -1.0
     target = challenge.nose.widened(settings.nose_tolerance)
-    frames = []
+    frames, held = [], 0
     for face, time_ms in zip(faces[start + 1 :], times_ms[start + 1 :], strict=False):
         elapsed_s = (time_ms - times_ms[start]) / 1000
-        if face is None or elapsed_s > settings.challenge_timeout_s or not target.contains_point(*face.nose):
+        if face is None or elapsed_s > settings.challenge_timeout_s:
+            continue  # the verifier skips a frame without one face; it does not end a rest
+        held = held + 1 if target.contains_point(*face.nose) else 0
+        if held < settings.target_hold_frames:
             continue
         rotation = rotation_toward(reference, face, (side, 0.0))
         frames.append(TargetFrame(rotation, nonplanarity(reference, face), elapsed_s))

@@ -191,7 +191,7 @@ def judge(
 
 
 _COLUMNS = (
-    ("scenario", 16),
+    ("scenario", 18),
     ("sessions", 8),
     ("decisions", 9),
     ("missing", 7),
@@ -317,7 +317,7 @@ def build_corpus(settings: ReliabilitySettings) -> tuple[Corpus, Corpus]:
 
 
 class Harness:
-    """A broker of its own (so it can be stopped), one stack of worker processes on it, a decision watcher."""
+    """A broker of its own (so it can be stopped), a stack of worker processes on it, the sessions tracked."""
 
     def __init__(self, settings: ReliabilitySettings) -> None:
         from liveness.broker import BrokerConfig, LocalBroker, free_ports

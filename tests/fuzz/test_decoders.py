@@ -1,8 +1,9 @@
 """Fuzzing the decoders with hypothesis: whatever the bytes, they decode or raise a LivenessError subclass.
 
 Every decoder that reads bytes from the wire is here: the JSON event decoders,
-the frame headers and the JPEG header reader and decoder. Any other exception
-would escape an agent's error handling as a crash instead of a dead letter.
+the frame headers, the JPEG header checks (processor and gateway) and the JPEG
+decoder. Any other exception would escape an agent's error handling as a crash
+instead of a dead letter.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processors.landmarks import FrameLimits, decode_jpeg, jpeg_dimensions
+from processors.jpeg import FrameLimits, check_frame, jpeg_dimensions
+from processors.landmarks import decode_jpeg
 from producers.challenge_service import ChallengeService
 from schemas.codec import (
     decode_dead_letter,
@@ -208,7 +210,7 @@ LIMITS = FrameLimits()
 
 def _decode_both(tried: Counter, kind: str, data: bytes) -> None:
     tried[kind] += 1
-    for decode in (jpeg_dimensions, lambda d: decode_jpeg(d, LIMITS)):
+    for decode in (jpeg_dimensions, lambda d: check_frame(d, LIMITS), lambda d: decode_jpeg(d, LIMITS)):
         with contextlib.suppress(LivenessError):
             decode(data)
 

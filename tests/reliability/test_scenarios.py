@@ -1,4 +1,4 @@
-"""Crash, restart, rebalance, broker outage and flood under load: every session decided exactly once, unchanged.
+"""Crash, restart, rebalance, broker outage and flood under load: one decision per session, unchanged.
 
 A CI-sized run of ``liveness reliability``: its own broker (so it can be
 stopped), real worker processes, a dozen generated genuine and attack sessions
