@@ -19,16 +19,16 @@ class VerifierSettings:
     # Frames without a face are forgiven up to these counts (detection misses on motion blur).
     max_missed_faces: int = 5
     max_consecutive_missed_faces: int = 3
-    # Final checks of the nose and turn challenges, against the measured corpus of
-    # docs/evaluation.md (margins there). Rotation is what stops a print turned in
-    # perspective: FaceMesh reads a print turned 35 deg as up to 6.6 deg of yaw and as
-    # non-planar, so 8 deg stays although a head that has only begun to turn when its
-    # nose first enters the target fails it (see the evaluation for the logic change).
+    # Final checks of the nose and turn challenges, set on the measured corpus (README,
+    # "Thresholds"): with the 45-90 px targets and the 3-frame rest, genuine heads turned
+    # 5.8-29 deg (FaceMesh degrees) and printed photos tilted in perspective at most 5.5
+    # (6.6 in an earlier corpus); flat pictures leave a homography residual up to 0.0131,
+    # genuine turns from 0.0115.
     max_trajectory_rms: float = 0.05  # normalised coordinates; real head paths reach 0.034
-    min_rotation_deg: float = 8.0
+    min_rotation_deg: float = 7.0
     wrong_direction_deg: float = 8.0
     min_turn_deg: float = 15.0
-    min_nonplanarity: float = 0.012  # homography residual over face size
+    min_nonplanarity: float = 0.011  # homography residual over face size
     # Continuity: how far the nose and the face may move between consecutive frames.
     max_nose_jump: float = 0.30  # in face widths per frame step
     # A change of proportions between frames that does not undo itself (a splice of two faces).
