@@ -7,9 +7,8 @@ nothing else. The metric objects live in the process-wide default registry
 are what the adapters call, so a metric's labels are chosen in one place.
 
 Counters count what this process did since it started; Prometheus' ``rate()``
-copes with restarts. With exactly-once processing a transaction that aborts is
-replayed, so a decision can be counted twice in the rare case of a crash: the
-decisions topic, not this counter, is the record of truth.
+copes with restarts. A decision is counted once the broker has it; the
+decisions topic, not this counter, is the record of truth (docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -682,10 +682,26 @@ async def run_soak(
 ) -> ScenarioReport:
     """A steady load for ``soak_s`` seconds; reports every worker's memory at start and end, and the lag."""
     sessions = max(1, int(soak_s / harness.settings.stagger_s))
-    rss_start = harness.rss_mb()
-    report = await run_scenario(harness, corpus, "soak", baseline, sessions=sessions)
-    extra = {"rss_start_mb": rss_start, "rss_end_mb": harness.rss_mb()}
-    return replace(report, scenario="soak", extra={**report.extra, **extra})
+    samples: list[dict[str, float]] = []
+    sampling = asyncio.create_task(_sample_rss(harness, samples, interval_s=60.0))
+    try:
+        report = await run_scenario(harness, corpus, "soak", baseline, sessions=sessions)
+    finally:
+        sampling.cancel()
+    extra = {"rss_start_mb": samples[0], "rss_end_mb": harness.rss_mb(), "rss_mb_per_minute": samples}
+    return replace(report, extra={**report.extra, **extra})
+
+
+async def _sample_rss(harness: Harness, samples: list[dict[str, float]], interval_s: float) -> None:
+    while True:
+        samples.append(harness.rss_mb())
+        await asyncio.sleep(interval_s)
+
+
+def format_rss(samples: Sequence[Mapping[str, float]]) -> str:
+    """One line per worker: its resident memory at each sample, in MB."""
+    workers = sorted({name for sample in samples for name in sample})
+    return "\n".join(f"{w}: " + " ".join(f"{s.get(w, 0):.0f}" for s in samples) for w in workers)
 
 
 def main(args: Any) -> int:
@@ -717,6 +733,7 @@ def main(args: Any) -> int:
     for report in reports:
         if "rss_start_mb" in report.extra:
             print(f"\nsoak RSS MB start {report.extra['rss_start_mb']} end {report.extra['rss_end_mb']}")
+            print("RSS MB every minute:\n" + format_rss(report.extra["rss_mb_per_minute"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps([r.to_dict() for r in reports], option=orjson.OPT_INDENT_2))

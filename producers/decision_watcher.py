@@ -24,7 +24,8 @@ class DecisionWatcher:
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="latest",
-            isolation_level="read_committed",  # the verifier writes decisions in transactions
+            # Needed only if the verifier runs with transactions (exactly_once); harmless otherwise.
+            isolation_level="read_committed",
         )
         self.seen: dict[str, list[Decision]] = {}
 

@@ -54,8 +54,9 @@ class VerifierWorkerSettings:
     # transaction, so a warm restart could find a session "decided" whose decision was rolled back.
     processing_guarantee: str = "at_least_once"
     # How many records of each decisions partition a worker reads back after a rebalance, to know
-    # which sessions were decided just before a crash but not yet recorded in the changelog.
-    dedup_tail: int = 2_000
+    # which sessions were decided just before a crash but not yet recorded in the changelog: the
+    # changelog is flushed at every commit, so a few commit intervals' worth is enough.
+    dedup_tail: int = 1_000
     # With transactions a decision becomes visible to read-committed consumers when the
     # transaction commits, so this interval bounds decision latency (Faust's default is 2.8 s).
     commit_interval_s: float = 0.1

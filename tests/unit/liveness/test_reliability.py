@@ -8,6 +8,7 @@ from liveness.reliability import (
     baseline_latencies,
     burst_times,
     format_problems,
+    format_rss,
     format_table,
     judge,
     load_plan,
@@ -89,3 +90,8 @@ def test_load_plan_cycles_templates_at_fixed_spacing() -> None:
 
 def test_burst_times_frames_one_millisecond_apart() -> None:
     assert burst_times(3) == [0, 1, 2]
+
+
+def test_format_rss_one_line_per_worker_in_sample_order() -> None:
+    samples = [{"processor-0": 190.2, "verifier-0": 170.0}, {"processor-0": 195.6, "verifier-0": 230.4}]
+    assert format_rss(samples) == "processor-0: 190 196\nverifier-0: 170 230"
