@@ -53,3 +53,15 @@ def process_frame(
         meta.session_id, meta.seq, meta.captured_at_ms, received_at_ms, 1, 1, (), error=reason
     )
     return FrameResult(failed, dead_letter(reason, detail, source, jpeg, meta.session_id, now_ms))
+
+
+def analyse_batch(
+    analyzer: FaceAnalyzer,
+    items: list[tuple[bytes | None, Iterable[tuple[str, bytes]] | dict[str, bytes] | None, int, SourceRef]],
+    now_ms: int,
+) -> list[FrameResult]:
+    """``process_frame`` over ``(jpeg, headers, received_at_ms, source)`` items, in order."""
+    return [
+        process_frame(analyzer, jpeg, headers, received, source, now_ms)
+        for jpeg, headers, received, source in items
+    ]
