@@ -21,12 +21,21 @@ pytestmark = pytest.mark.integration
 
 EXPECTED = {
     "genuine": ("pass", "PASSED"),
+    "genuine_video": ("pass", "PASSED"),
     "static_photo": ("fail", "TIMEOUT"),
+    "photo_translated": ("fail", "NO_ROTATION"),
+    "photo_tilted": ("fail", "NO_ROTATION"),
+    "photo_rolled": ("fail", "NO_ROTATION"),
+    "turn_away": ("fail", "WRONG_DIRECTION"),
+    "replay": ("fail", "WRONG_DIRECTION"),
     "two_faces": ("fail", "MULTIPLE_FACES"),
     "no_face": ("fail", "NO_FACE"),
+    "too_slow": ("fail", "TIMEOUT"),
+    "spliced": ("fail", "DISCONTINUITY"),
 }
-# The generator's draw index picks the person and, for no_face, the variant: 5 is "never a face".
-DRAW_INDEX = {"genuine": 0, "static_photo": 1, "two_faces": 2, "no_face": 5}
+# The generator's draw index picks the person and the variant (for no_face, 5 is "never a face");
+# seeds are fixed, so every session is the same on every run.
+DRAW_INDEX = {species: 0 for species in EXPECTED} | {"static_photo": 1, "two_faces": 2, "no_face": 5}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +63,7 @@ def recordings(
 @pytest.fixture(scope="module")
 def streamed(stack: Stack, recordings: dict[str, RecordedSession]) -> dict[str, Decision]:
     decisions = asyncio.run(
-        replay_streaming(stack.kafka, list(recordings.values()), stack.keys, timeout_s=120)
+        replay_streaming(stack.kafka, list(recordings.values()), stack.keys, timeout_s=180)
     )
     return dict(zip(recordings, decisions, strict=True))
 
@@ -67,6 +76,11 @@ def test_pipeline_recorded_session_gets_expected_decision(
     assert (decision.outcome, decision.reason) == EXPECTED[species], decision.checks
 
 
+# Server-time figures differ by the milliseconds the broker adds; everything measured on the
+# frames themselves must be identical.
+CLOCK_CHECKS = {"clock_drift_ms", "clock_offset_ms", "session_s"}
+
+
 @pytest.mark.parametrize("species", list(EXPECTED))
 def test_replay_offline_and_streaming_same_decision(
     species: str,
@@ -76,15 +90,13 @@ def test_replay_offline_and_streaming_same_decision(
 ) -> None:
     offline = replay_offline(recordings[species], analyzer)
     online = streamed[species]
-    assert (offline.outcome, offline.reason, offline.frames_used) == (
-        online.outcome,
-        online.reason,
-        online.frames_used,
-    )
-    measured = {c.name: c.value for c in offline.checks}
-    assert measured == pytest.approx(
-        {c.name: c.value for c in online.checks}, abs=50
-    )  # clock drift differs by ms
+    assert (offline.outcome, offline.reason) == (online.outcome, online.reason)
+    if offline.reason == "TIMEOUT":  # which frame first lands past the limit can move by one
+        assert abs(offline.frames_used - online.frames_used) <= 2
+        return
+    assert offline.frames_used == online.frames_used
+    measured = {c.name: c.value for c in offline.checks if c.name not in CLOCK_CHECKS}
+    assert measured == {c.name: c.value for c in online.checks if c.name not in CLOCK_CHECKS}
 
 
 def test_pipeline_replayed_session_id_gets_no_second_decision(
