@@ -181,7 +181,9 @@ async def _latency_load(
     for session_id, acked, ended in runs:
         decision = watcher.seen[session_id][0]
         # The frame that settled it, or the end of the session when the decision waited for it.
-        last_needed = acked.get(decision.frames_used - 1, ended) if decision.frames_used < len(acked) else ended
+        last_needed = (
+            acked.get(decision.frames_used - 1, ended) if decision.frames_used < len(acked) else ended
+        )
         latencies.append(received.get(session_id, time.time()) - last_needed)
     return latencies
 

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 from evaluation.generator import ALL_SPECIES, plan_counts
 from verifier.settings import VerifierSettings
@@ -87,7 +88,7 @@ def generate_main(argv: Sequence[str] | None = None) -> int:
 
 def with_overrides(settings: VerifierSettings, assignments: Sequence[str]) -> VerifierSettings:
     """``settings`` with ``NAME=VALUE`` assignments applied, each value of its field's type."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     defaults = {field.name: getattr(settings, field.name) for field in fields(settings)}
     for assignment in assignments:
         name, _, text = assignment.partition("=")

@@ -140,7 +140,7 @@ def paste(
     background: np.ndarray, image: np.ndarray, origin: tuple[float, float], feather_px: float
 ) -> np.ndarray:
     """``image`` over ``background`` with its top-left at ``origin``, edges softened by ``feather_px``."""
-    shift = np.float64([[1, 0, origin[0]], [0, 1, origin[1]]])
+    shift = np.array([[1, 0, origin[0]], [0, 1, origin[1]]], dtype=np.float64)
     return warp_over(background, image, shift, feather_px)
 
 
@@ -179,14 +179,16 @@ def card_homography(
     that side), rolls by ``roll_deg`` in its plane, and is seen through a pinhole
     camera of ``FOCAL_PX``. Four points fix the homography.
     """
-    corners = np.float32([[-100, -100], [100, -100], [100, 100], [-100, 100]])
+    corners = np.array([[-100, -100], [100, -100], [100, 100], [-100, 100]], dtype=np.float32)
     tilt, roll = math.radians(tilt_deg), math.radians(roll_deg)
-    rolled = corners @ np.float32([[math.cos(roll), math.sin(roll)], [-math.sin(roll), math.cos(roll)]])
+    rolled = corners @ np.array(
+        [[math.cos(roll), math.sin(roll)], [-math.sin(roll), math.cos(roll)]], dtype=np.float32
+    )
     x, y = rolled[:, 0] * scale, rolled[:, 1] * scale
     depth = FOCAL_PX + x * math.sin(tilt)
     projected = np.stack([x * math.cos(tilt), y], axis=1) * (FOCAL_PX / depth)[:, None]
-    target = projected + np.float32(pivot) + np.float32(shift)
-    return cv2.getPerspectiveTransform(corners + np.float32(pivot), target.astype(np.float32))
+    target = projected + np.array(pivot, dtype=np.float32) + np.array(shift, dtype=np.float32)
+    return cv2.getPerspectiveTransform(corners + np.array(pivot, dtype=np.float32), target.astype(np.float32))
 
 
 def apply_homography(transform: np.ndarray, point: tuple[float, float]) -> tuple[float, float]:
@@ -196,7 +198,9 @@ def apply_homography(transform: np.ndarray, point: tuple[float, float]) -> tuple
 
 def card_frame(scene: Scene, transform: np.ndarray) -> np.ndarray:
     """The room with the printed card at its place in the scene, then moved by ``transform`` (3x3)."""
-    to_frame = np.float64([[1, 0, scene.card_origin[0]], [0, 1, scene.card_origin[1]], [0, 0, 1]])
+    to_frame = np.array(
+        [[1, 0, scene.card_origin[0]], [0, 1, scene.card_origin[1]], [0, 0, 1]], dtype=np.float64
+    )
     return warp_over(scene.room, scene.card, transform @ to_frame)
 
 

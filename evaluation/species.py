@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -128,15 +129,22 @@ class Studio:
 
 
 Species = Callable[[Studio, Draw], Draft]
+T = TypeVar("T")
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+def _target(challenge: Challenge) -> Box:
+    if challenge.nose is None:
+        raise SceneError("a nose challenge without a target")
+    return challenge.nose
 
 
 def _encode(frames: list[np.ndarray], times_ms: list[int]) -> list[tuple[int, bytes]]:
     return [(t, jpeg(frame)) for t, frame in zip(times_ms, frames, strict=True)]
 
 
-def _retrying(make: Callable[[int], Draft], attempts: int = 8) -> Draft:
+def _retrying(make: Callable[[int], T], attempts: int = 8) -> T:
     """Some photos cannot make some sessions (the face leaves the area, FaceMesh loses it): try the next."""
     error: SceneError | None = None
     for turn in range(attempts):
@@ -157,10 +165,10 @@ def _genuine_take(
     scene: Scene | None = None,
 ) -> Take:
     """A photo placed in the frame and turned toward the challenge's target."""
-    assert challenge.nose is not None
+    target = _target(challenge)
     photo = photo or studio.photo(draw, turn)
     scene = scene or place(photo, studio.analyzer, draw.np)
-    warper, final = motion.plan_turn(photo, scene, studio.analyzer, challenge.nose, draw.np)
+    warper, final = motion.plan_turn(photo, scene, studio.analyzer, target, draw.np)
     timing = timing or motion.random_timing(draw.np)
     blink = bool(draw.np.random() < 0.3)
     pose_list = motion.poses(final, timing, draw.np, blink=blink)
@@ -210,18 +218,18 @@ def _card_session(
     in the target, as a careful attacker watching the screen would do.
     """
     challenge = draw.challenge()
-    assert challenge.nose is not None
+    target = _target(challenge)
 
     def make(turn: int) -> Draft:
         photo = studio.photo(draw, turn)
         scene = place(photo, studio.analyzer, draw.np, fill=draw.np.uniform(*CARD_FILL_RANGE))
-        goal = _corrected_goal(studio, scene, homography, challenge.nose)
+        goal = _corrected_goal(studio, scene, homography, target)
         timing = motion.random_timing(draw.np, seconds)
         progress = _progress(timing)
         shake = [smooth_noise(draw.np, timing.total, 0.6) for _ in range(2)]
         frames = []
         for i, p in enumerate(progress):
-            jiggle = np.float64([[1, 0, shake[0][i]], [0, 1, shake[1][i]], [0, 0, 1]])
+            jiggle = np.array([[1, 0, shake[0][i]], [0, 1, shake[1][i]], [0, 0, 1]], dtype=np.float64)
             frames.append(card_frame(scene, jiggle @ homography(scene, goal, p)))
         times = frame_times(draw.np, len(frames), 0)
         return Draft(species, False, challenge, _encode(frames, times), f"photo:{photo.name}", photo.person)
@@ -252,7 +260,7 @@ def _corrected_goal(
 def _moved_to(scene: Scene, goal: tuple[float, float], transform: np.ndarray) -> np.ndarray:
     """``transform`` followed by the shift that puts the scene's nose on ``goal``."""
     x, y = apply_homography(transform, scene.nose)
-    return np.float64([[1, 0, goal[0] - x], [0, 1, goal[1] - y], [0, 0, 1]]) @ transform
+    return np.array([[1, 0, goal[0] - x], [0, 1, goal[1] - y], [0, 0, 1]], dtype=np.float64) @ transform
 
 
 def static_photo(studio: Studio, draw: Draw) -> Draft:
@@ -265,7 +273,9 @@ def static_photo(studio: Studio, draw: Draw) -> Draft:
         count = int(draw.np.integers(30, 51))
         shake = [smooth_noise(draw.np, count, 0.8) for _ in range(2)]
         frames = [
-            card_frame(scene, np.float64([[1, 0, shake[0][i]], [0, 1, shake[1][i]], [0, 0, 1]]))
+            card_frame(
+                scene, np.array([[1, 0, shake[0][i]], [0, 1, shake[1][i]], [0, 0, 1]], dtype=np.float64)
+            )
             for i in range(count)
         ]
         times = frame_times(draw.np, count, 0)
@@ -330,13 +340,13 @@ def _lerp(start: tuple[float, float], end: tuple[float, float], p: float) -> tup
 def turn_away(studio: Studio, draw: Draw) -> Draft:
     """A real-looking head turn, 15-30 deg away from the target."""
     challenge = draw.challenge()
-    assert challenge.nose is not None
+    target = _target(challenge)
 
     def make(turn: int) -> Draft:
         photo = studio.photo(draw, turn)
         scene = place(photo, studio.analyzer, draw.np)
         warper = motion.HeadWarper(scene.frame, scene.mesh)
-        final = motion.away_pose(warper, challenge.nose.centre, draw.np)
+        final = motion.away_pose(warper, target.centre, draw.np)
         pose_list = motion.poses(final, motion.random_timing(draw.np), draw.np)
         take = motion.render_take(warper, pose_list, draw.np, photo.person, f"photo:{photo.name}")
         return _draft("turn_away", challenge, take)
@@ -391,11 +401,11 @@ def _clear_of(take: Take, target: Box, margin_px: float) -> bool:
 def two_faces(studio: Studio, draw: Draw) -> Draft:
     """A genuine turn during which a second real face (another person's photo) appears beside the first."""
     challenge = draw.challenge()
-    assert challenge.nose is not None
+    target = _target(challenge)
 
     def make(turn: int) -> Draft:
         take = _genuine_take(studio, draw, challenge, turn, timing=motion.random_timing(draw.np, (2.0, 3.0)))
-        entry = take.entry(challenge.nose) or len(take.frames)
+        entry = take.entry(target) or len(take.frames)
         other = studio.photo(draw, turn + 3, other_than=take.person)
         start = int(draw.np.integers(2, max(3, entry - 2)))
         second = _second_face(studio, other, take.frames[start], draw.np)
@@ -427,8 +437,15 @@ def _second_face(
         y = rng.uniform(150, 330)
         origin = (x - centre[0], y - centre[1])
         if len(studio.analyzer.mesh_points(paste(sample, small, origin, feather_px=2.0))) == 2:
-            return lambda frame, small=small, origin=origin: paste(frame, small, origin, feather_px=2.0)
+            return _paster(small, origin)
     raise SceneError(f"FaceMesh does not find {photo.name} as a second face")
+
+
+def _paster(image: np.ndarray, origin: tuple[float, float]) -> Callable[[np.ndarray], np.ndarray]:
+    def paste_on(frame: np.ndarray) -> np.ndarray:
+        return paste(frame, image, origin, feather_px=2.0)
+
+    return paste_on
 
 
 def no_face(studio: Studio, draw: Draw) -> Draft:
@@ -441,8 +458,7 @@ def no_face(studio: Studio, draw: Draw) -> Draft:
         scene = place(photo, studio.analyzer, draw.np)
         count = int(draw.np.integers(30, 41))
         if variant == 0:
-            assert challenge.nose is not None
-            away = -1.0 if challenge.nose.centre[0] > FRAME_WIDTH / 2 else 1.0
+            away = -1.0 if _target(challenge).centre[0] > FRAME_WIDTH / 2 else 1.0
             frames = _slide_out(scene, count, away, draw.np)
         else:
             covered_from = 0 if variant == 2 else int(draw.np.integers(4, 10))
@@ -464,7 +480,7 @@ def _slide_out(scene: Scene, count: int, side: float, rng: np.random.Generator) 
     frames = []
     for i in range(count):
         p = ease((i - still) / max(count - still - 8, 1))
-        shift = np.float64([[1, 0, side * distance * p], [0, 1, 0], [0, 0, 1]])
+        shift = np.array([[1, 0, side * distance * p], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
         frames.append(card_frame(scene, shift))
     return frames
 
@@ -478,14 +494,14 @@ def _covered(rng: np.random.Generator) -> np.ndarray:
 def too_slow(studio: Studio, draw: Draw) -> Draft:
     """A genuine turn so slow (a steady drift, ~13-15 s shown) that the nose nears the target too late."""
     challenge = draw.challenge()
-    assert challenge.nose is not None
+    target = _target(challenge)
 
     def make(turn: int) -> Draft:
         photo = studio.photo(draw, turn)
         scene = place(photo, studio.analyzer, draw.np)
-        warper, final = motion.plan_turn(photo, scene, studio.analyzer, challenge.nose, draw.np)
+        warper, final = motion.plan_turn(photo, scene, studio.analyzer, target, draw.np)
         arrive_s = draw.np.uniform(11.0, 13.0)  # when the nose first nears the widened target
-        pose_list = _slow_drift(warper, final, challenge.nose, arrive_s, draw.np)
+        pose_list = _slow_drift(warper, final, target, arrive_s, draw.np)
         take = motion.render_take(warper, pose_list, draw.np, photo.person, f"photo:{photo.name}")
         return _draft("too_slow", challenge, take)
 
@@ -549,9 +565,8 @@ def _cut(timing: Timing, first: Take, second: Take, challenge: Challenge, rng: n
     A cut after the nose reached the target would never be seen: the verifier has
     decided by then, on the first take alone.
     """
-    assert challenge.nose is not None
     tolerance = motion.NOSE_TOLERANCE + 0.3
-    entries = [take.entry(challenge.nose, tolerance) or len(take.frames) for take in (first, second)]
+    entries = [take.entry(_target(challenge), tolerance) or len(take.frames) for take in (first, second)]
     earliest, latest = timing.still + int(0.3 * timing.move), min(entries) - 1
     if latest < earliest:
         raise SceneError("the takes reach the target before a cut could be seen")
@@ -568,11 +583,11 @@ def _elsewhere(studio: Studio, photo: FacePhoto, fill: float, rng: np.random.Gen
 def corrupt_frames(studio: Studio, draw: Draw) -> Draft:
     """A genuine turn with more unreadable frames (truncated, or not JPEG at all) than the verifier allows."""
     challenge = draw.challenge()
-    assert challenge.nose is not None
+    target = _target(challenge)
 
     def make(turn: int) -> Draft:
         take = _genuine_take(studio, draw, challenge, turn, timing=motion.random_timing(draw.np, (2.5, 3.0)))
-        entry = take.entry(challenge.nose) or len(take.frames)
+        entry = take.entry(target) or len(take.frames)
         candidates = np.arange(1, entry)
         count = max(MAX_MISSING_FRAMES + 2, int(len(candidates) * draw.np.uniform(0.5, 0.7)))
         if count > len(candidates):

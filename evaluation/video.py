@@ -173,7 +173,9 @@ def _stays_in_area(rows: np.ndarray, scale: float, offset: tuple[float, float]) 
 
 def window_frames(window: VideoWindow) -> list[np.ndarray]:
     """The window's frames placed into 640x480 (edges of the video repeated where it does not reach)."""
-    transform = np.float64([[window.scale, 0, window.offset[0]], [0, window.scale, window.offset[1]]])
+    transform = np.array(
+        [[window.scale, 0, window.offset[0]], [0, window.scale, window.offset[1]]], dtype=np.float64
+    )
     frames = []
     for index, frame in enumerate(video_frames(window.path, fps=FPS, max_frames=window.end + 1)):
         if index >= window.start:

@@ -39,6 +39,15 @@ log = logging.getLogger(__name__)
 TABLE_NAME = "sessions"
 TICK_RESEND_MS = 2_000
 FULL_SCAN_EVERY_S = 60.0
+# Faust's RocksDB defaults (64 MiB memtables, up to 3, and a 2 GiB block cache, per partition) let
+# a verifier grow by ~10 MB a minute under steady load until it passes its 1 GiB pod limit (the
+# soak in docs/reliability.md). Rows are small and rewritten per frame: small buffers suffice.
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 8 << 20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 << 20,
+    "block_cache_compressed_size": 8 << 20,
+}
 
 
 @dataclass(frozen=True)
@@ -154,9 +163,14 @@ class VerifierShell:
             )
             del self.table[key]
             self.open_sessions.discard(key)
+            self.ticked_at.pop(key, None)
             return
         self.table[key] = orjson.dumps(outcome.session.to_dict())
-        (self.open_sessions.discard if outcome.session.decided else self.open_sessions.add)(key)
+        if outcome.session.decided:
+            self.open_sessions.discard(key)
+            self.ticked_at.pop(key, None)  # else one entry stays for every session ever ticked
+        else:
+            self.open_sessions.add(key)
 
     async def _emit(self, key: bytes, decision: Decision) -> None:
         """Send a decision once: durable before the row says decided, and never for a session already on it.
@@ -191,6 +205,7 @@ class VerifierShell:
             session = self._heard(_load(self.table.get(key)))
             if session is None or session.decided:
                 self.open_sessions.discard(key)
+                self.ticked_at.pop(key, None)
                 continue
             if self.core.needs_tick(session, now_ms) and now_ms - self.ticked_at.get(key, 0) > TICK_RESEND_MS:
                 self.ticked_at[key] = now_ms
@@ -216,7 +231,14 @@ def make_verifier_app(
     )
     ticks_name = ticks_topic_name(kafka, worker.app_id)
     inputs = app.topic(topics.sessions, topics.observations, ticks_name, key_type=bytes, value_type=bytes)
-    table = app.Table(TABLE_NAME, default=None, partitions=kafka.partitions, key_type=bytes, value_type=bytes)
+    table = app.Table(
+        TABLE_NAME,
+        default=None,
+        partitions=kafka.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS),  # a copy: Faust's store pops keys from it
+    )
     shell = VerifierShell(
         Verifier(settings or VerifierSettings(), keys),
         table,

@@ -84,8 +84,8 @@ def test_corpus_spliced_same_person_reframed_rejected_as_discontinuity(results: 
 @pytest.mark.xfail(
     strict=True,
     reason="landmark shape continuity (max_shape_jump) misses some cuts to another person at the same "
-    "place: 6 of 10 pass in the measured corpus (docs/evaluation.md, 'spliced'); remove this mark "
-    "when identity continuity catches them",
+    "place: this corpus's cut from one face to another jumps 0.008, less than a genuine head "
+    "(docs/evaluation.md, 'spliced'); remove this mark when identity continuity catches them",
 )
 def test_corpus_spliced_other_person_rejected(results: list[SessionResult]) -> None:
     spliced = [r for r in of(results, "spliced") if "+" in r.person]
