@@ -206,6 +206,9 @@ class Gateway:
         try:
             await stream.receive(publisher, self.limits)
         except Refusal as exc:
+            # The frames admitted before the refusal reach the broker before the client hears
+            # the close, so what the client was told was accepted is durable by then.
+            await asyncio.gather(*stream.in_flight, return_exceptions=True)
             await _refuse(ws, exc)
         finally:
             feeds.unsubscribe(started.session_id)

@@ -1,0 +1,38 @@
+"""The benchmark's smoke run produces every figure of the report (no threshold on time)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks import measure
+from benchmarks.run import format_report, run_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _numbers(value: object) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, dict):
+        return [n for item in value.values() for n in _numbers(item)]
+    if isinstance(value, list):
+        return [n for item in value for n in _numbers(item)]
+    return []
+
+
+def test_bench_quick_run_reports_every_figure(kafka_bootstrap: str, tmp_path: Path) -> None:
+    report = run_all(measure.Bench(kafka_bootstrap, tmp_path, quick=True))
+
+    assert {"processor", "scaling", "latency", "streaming_vs_batch", "verifier", "wire"} <= report.keys()
+    assert report["processor"]["pipeline_fps"] > 0 and report["processor"]["ceiling_fps"] > 0
+    assert all("p99_ms" in row for row in report["latency"]["rows"] if "concurrent_sessions" in row)
+    assert report["verifier"]["worker"]["events_per_s"] > 0
+    assert report["verifier"]["state"]["bytes_per_open_session"] > 0
+    assert all(math.isfinite(n) for n in _numbers(report))
+    table = format_report(report)
+    assert "of ceiling" in table and "p99" in table and "bytes/frame" in table
