@@ -134,6 +134,13 @@ def set_open_sessions(count: int) -> None:
     OPEN_SESSIONS.set(count)
 
 
+def exposition(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    """The metrics in Prometheus' text format and its content type, for a server of one's own."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
 def gateway_session_started() -> None:
     GATEWAY_SESSIONS.inc()
 

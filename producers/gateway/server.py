@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
 from aiokafka.errors import KafkaError
 
-from liveness import logs
+from liveness import logs, metrics
 from liveness.config import KafkaSettings
 from producers.challenge_service import ChallengePolicy, ChallengeService
 from producers.gateway.errors import GatewayBusy, IdleStream, Refusal, Unavailable
@@ -143,6 +143,7 @@ class Gateway:
             log.warning("could not publish session start: %r", exc)
             return _json({"error": "UNAVAILABLE", "detail": "could not publish the session start"}, 503)
         self.registry.add(started, now_ms())
+        metrics.gateway_session_started()
         body = {
             "session_id": started.session_id,
             "challenge": started.challenge.to_dict(),
@@ -156,6 +157,10 @@ class Gateway:
 
     async def poll(self, request: web.Request) -> web.Response:
         return _json(poll_response(self.cache.get(request.match_info["session_id"])))
+
+    async def metrics_endpoint(self, request: web.Request) -> web.Response:
+        body, content_type = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
@@ -182,10 +187,12 @@ class Gateway:
             await _refuse(ws, exc)
             return ws
         self.streams += 1
+        metrics.gateway_connection_opened()
         try:
             await self._serve(ws, session)
         finally:
             self.streams -= 1
+            metrics.gateway_connection_closed()
         return ws
 
     def _admit(self, request: web.Request) -> GatewaySession:
@@ -239,9 +246,14 @@ class FrameStream:
                     return
                 raise IdleStream(f"no message for {timeout_s:g} s") from None
             if message.type == WSMsgType.BINARY:
-                frame = parse_frame_message(message.data, limits)
-                meta = self.gate.admit(frame, _monotonic_ms(), now_ms())
+                try:
+                    frame = parse_frame_message(message.data, limits)
+                    meta = self.gate.admit(frame, _monotonic_ms(), now_ms())
+                except Refusal:
+                    metrics.gateway_frame("rejected")
+                    raise
                 self.in_flight.append(await publisher.send_frame(meta, frame.jpeg))
+                metrics.gateway_frame("published")
                 self._check_deliveries()
             elif message.type == WSMsgType.TEXT:
                 parse_control_message(message.data)
@@ -348,6 +360,7 @@ def make_app(
     app.router.add_get("/sessions/{session_id}/stream", gateway.stream)
     app.router.add_get("/sessions/{session_id}", gateway.poll)
     app.router.add_get("/healthz", gateway.healthz)
+    app.router.add_get("/metrics", gateway.metrics_endpoint)
     app.router.add_get("/readyz", gateway.readyz)
     app.router.add_get("/", gateway.index)
     app.router.add_static("/static/", settings.static_dir)

@@ -304,3 +304,23 @@ async def _publish(kafka: KafkaSettings, topic: str, key: str, event: Observatio
         await producer.send_and_wait(topic, encode(event), key=key.encode())
     finally:
         await producer.stop()
+
+
+async def _metric(gateway: GatewayUnderTest, name: str) -> float:
+    text = await (await gateway.client.get("/metrics")).text()
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
+    return sum(values)
+
+
+async def test_gateway_metrics_count_sessions_and_published_frames(gateway: GatewayUnderTest) -> None:
+    sessions_before = await _metric(gateway, "liveness_gateway_sessions_started_total")
+    published_before = await _metric(gateway, 'liveness_gateway_frames_total{result="published"}')
+    ws = await gateway.connect(await gateway.create())
+    await ws.send_bytes(encode_frame_message(0, jpeg_of(), int(time.time() * 1000)))
+    async with asyncio.timeout(_TEST_TIMEOUT_S):
+        while await frame_seqs(gateway.kafka) != [0]:
+            await asyncio.sleep(0.1)
+    await ws.close()
+
+    assert await _metric(gateway, "liveness_gateway_sessions_started_total") == sessions_before + 1
+    assert await _metric(gateway, 'liveness_gateway_frames_total{result="published"}') == published_before + 1
