@@ -131,6 +131,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     logs.configure_logging(level, fmt)
     weights = args.challenge_weights or os.environ.get("LIVENESS_CHALLENGE_WEIGHTS") or "nose=1"
     policy = ChallengePolicy(weights=parse_weights(weights))
+    metrics_port = os.environ.get("LIVENESS_METRICS_PORT")
+    if metrics_port:  # also served at /metrics on the gateway's own port
+        from liveness import metrics
+
+        metrics.start_metrics_server(int(metrics_port), heartbeat=None)  # /healthz is the gateway's
     run_gateway(_kafka(args), token_keys_from_env(), policy, GatewaySettings(host=args.host, port=args.port))
     return 0
 
