@@ -8,6 +8,7 @@ from types import TracebackType
 from aiokafka import AIOKafkaConsumer
 
 from liveness.config import KafkaSettings
+from producers.consumers import start_at_end
 from schemas.codec import decode_decision
 from schemas.errors import SchemaError
 from schemas.events import Decision
@@ -31,13 +32,7 @@ class DecisionWatcher:
 
     async def start(self, timeout_s: float = 30.0) -> None:
         """Start at the end of every partition, so only decisions made from now on are seen."""
-        await self._consumer.start()
-        async with asyncio.timeout(timeout_s):
-            while not self._consumer.assignment():
-                await asyncio.sleep(0.05)
-            # Resolve every position now: a decision published after this point is seen.
-            for partition in self._consumer.assignment():
-                await self._consumer.position(partition)
+        await start_at_end(self._consumer, timeout_s)
 
     async def stop(self) -> None:
         await self._consumer.stop()

@@ -16,6 +16,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from liveness.config import KafkaSettings
+from producers.consumers import start_at_end
 from producers.gateway.registry import DecisionCache
 from schemas.codec import decode_decision, decode_observation
 from schemas.errors import SchemaError
@@ -47,13 +48,8 @@ class KafkaFeeds:
 
     async def start(self, timeout_s: float = 30.0) -> None:
         """Position every partition: observations at their end, decisions ``decision_lookback_s`` back."""
-        await self._consumer.start()
-        async with asyncio.timeout(timeout_s):
-            while not self._consumer.assignment():
-                await asyncio.sleep(0.05)
-            for partition in self._consumer.assignment():
-                await self._consumer.position(partition)
-            await self._rewind_decisions()
+        await start_at_end(self._consumer, timeout_s)
+        await self._rewind_decisions()
         self.started = True
 
     async def _rewind_decisions(self) -> None:
