@@ -17,7 +17,7 @@ from schemas.events import Challenge, SessionStarted
 from schemas.tokens import TokenKeys, issue_token
 from verifier.challenges import challenge_type
 
-DEFAULT_WEIGHTS: Mapping[str, float] = {"nose": 1.0}
+DEFAULT_WEIGHTS: Mapping[str, float] = {"nose_sequence": 1.0}
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ LANDMARK_SUBSET: tuple[int, ...] = (
     58,
     288,  # jaw
 )
+MAX_EMBEDDING = 512  # face-recognition embeddings are 128-512 numbers
 _SUBSET_POSITION = {index: position for position, index in enumerate(LANDMARK_SUBSET)}
 
 
@@ -209,16 +210,20 @@ class Box:
         return box
 
 
-CHALLENGE_TYPES = ("nose", "turn", "blink")
+CHALLENGE_TYPES = ("nose", "turn", "blink", "nose_sequence")
+# A nose sequence asks for two to four targets one after another: each step multiplies the
+# chance a blind replay meets the challenge by the chance of meeting one target.
+MIN_TARGETS, MAX_TARGETS = 2, 4
 
 
 @dataclass(frozen=True)
 class Challenge:
     """What the person is asked to do, drawn by the server for one session.
 
-    ``nose`` is the target box of the nose challenge; ``sequence`` the head
-    directions of the turn challenge (e.g. ``("left", "right")``); ``blinks``
-    the number of blinks of the blink challenge.
+    ``nose`` is the target box of the nose challenge; ``targets`` the boxes of
+    the nose-sequence challenge, in the order the nose must rest in them;
+    ``sequence`` the head directions of the turn challenge (e.g. ``("left",
+    "right")``); ``blinks`` the number of blinks of the blink challenge.
     """
 
     type: str
@@ -228,6 +233,7 @@ class Challenge:
     nose: Box | None = None
     sequence: tuple[str, ...] = ()
     blinks: int = 0
+    targets: tuple[Box, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -242,6 +248,8 @@ class Challenge:
             data["sequence"] = list(self.sequence)
         if self.blinks:
             data["blinks"] = self.blinks
+        if self.targets:
+            data["targets"] = [_box_dict(box) for box in self.targets]
         return data
 
     @classmethod
@@ -265,6 +273,9 @@ class Challenge:
             raise SchemaError("a blink challenge needs at least one blink")
         if kind == "turn" and not sequence:
             raise SchemaError("a turn challenge needs a sequence of sides")
+        targets = _targets(data)
+        if kind == "nose_sequence" and not MIN_TARGETS <= len(targets) <= MAX_TARGETS:
+            raise SchemaError(f"a nose sequence needs {MIN_TARGETS} to {MAX_TARGETS} targets")
         return cls(
             type=kind,
             image_width=_int(data, "image_width", minimum=16),
@@ -273,7 +284,15 @@ class Challenge:
             nose=nose,
             sequence=tuple(sequence),
             blinks=blinks,
+            targets=targets,
         )
+
+
+def _targets(data: Mapping[str, Any]) -> tuple[Box, ...]:
+    targets = data.get("targets", [])
+    if not isinstance(targets, list) or len(targets) > MAX_TARGETS:
+        raise SchemaError(f"targets must be a list of at most {MAX_TARGETS} boxes")
+    return tuple(Box.from_dict(box) for box in targets)
 
 
 def _box_dict(box: Box) -> dict[str, float]:
@@ -385,6 +404,9 @@ class Face:
     pitch_deg: float
     roll_deg: float
     landmarks: tuple[float, ...]  # x, y, z per LANDMARK_SUBSET index, flattened
+    # A face-recognition embedding (L2-normalised) on the frames the processors sample for the
+    # identity check; empty on the others.
+    embedding: tuple[float, ...] = ()
 
     def point(self, mesh_index: int) -> tuple[float, float, float]:
         """The (x, y, z) of a FaceMesh landmark that is part of ``LANDMARK_SUBSET``."""
@@ -392,7 +414,7 @@ class Face:
         return (self.landmarks[i], self.landmarks[i + 1], self.landmarks[i + 2])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "box": _box_dict(self.box),
             "nose": list(self.nose),
             "yaw_deg": self.yaw_deg,
@@ -400,6 +422,9 @@ class Face:
             "roll_deg": self.roll_deg,
             "landmarks": list(self.landmarks),
         }
+        if self.embedding:
+            data["embedding"] = [round(v, 5) for v in self.embedding]
+        return data
 
     @classmethod
     def trusted(cls, data: Mapping[str, Any]) -> Face:
@@ -412,6 +437,7 @@ class Face:
             data["pitch_deg"],
             data["roll_deg"],
             tuple(data["landmarks"]),
+            tuple(data.get("embedding", ())),
         )
 
     @classmethod
@@ -430,7 +456,15 @@ class Face:
             pitch_deg=_float(data, "pitch_deg"),
             roll_deg=_float(data, "roll_deg"),
             landmarks=values,
+            embedding=_embedding(data),
         )
+
+
+def _embedding(data: Mapping[str, Any]) -> tuple[float, ...]:
+    values = data.get("embedding", [])
+    if not isinstance(values, list) or len(values) > MAX_EMBEDDING:
+        raise SchemaError(f"embedding must be a list of at most {MAX_EMBEDDING} numbers")
+    return _finite_numbers(values)
 
 
 def _finite_numbers(values: list[Any]) -> tuple[float, ...]:

@@ -23,7 +23,14 @@ from typing import Any
 
 import orjson
 
-from schemas.events import CHALLENGE_TYPES, LANDMARK_SUBSET, SCHEMA_VERSION
+from schemas.events import (
+    CHALLENGE_TYPES,
+    LANDMARK_SUBSET,
+    MAX_EMBEDDING,
+    MAX_TARGETS,
+    MIN_TARGETS,
+    SCHEMA_VERSION,
+)
 from schemas.reasons import DeadLetterReason, Reason
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -109,6 +116,12 @@ def _defs_challenge() -> Schema:
             "nose": {"anyOf": [{"$ref": "#/$defs/box"}, {"type": "null"}]},
             "sequence": {"type": "array", "items": {"enum": ["left", "right"]}, "maxItems": 4},
             "blinks": _integer(maximum=10),
+            "targets": {
+                "type": "array",
+                "description": "nose_sequence: the boxes the nose must rest in, one after another, in order",
+                "items": {"$ref": "#/$defs/box"},
+                "maxItems": MAX_TARGETS,
+            },
         },
         ["type", "image_width", "image_height", "area"],
     )
@@ -116,6 +129,10 @@ def _defs_challenge() -> Schema:
         needs("nose", {"required": ["nose"], "properties": {"nose": {"$ref": "#/$defs/box"}}}),
         needs("turn", {"required": ["sequence"], "properties": {"sequence": {"minItems": 1}}}),
         needs("blink", {"required": ["blinks"], "properties": {"blinks": {"minimum": 1}}}),
+        needs(
+            "nose_sequence",
+            {"required": ["targets"], "properties": {"targets": {"minItems": MIN_TARGETS}}},
+        ),
     ]
     return schema
 
@@ -138,6 +155,13 @@ def _defs_face() -> Schema:
             "pitch_deg": _number(),
             "roll_deg": _number(),
             "landmarks": landmarks,
+            "embedding": {
+                "type": "array",
+                "description": "face-recognition embedding (L2-normalised) on the frames sampled for the "
+                "identity check; absent on the others",
+                "items": _number(),
+                "maxItems": MAX_EMBEDDING,
+            },
         }
     )
 

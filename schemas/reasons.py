@@ -30,6 +30,7 @@ class Reason(StrEnum):
     BAD_TOKEN = "BAD_TOKEN"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     ENDED_BY_CLIENT = "ENDED_BY_CLIENT"
+    IDENTITY_CHANGED = "IDENTITY_CHANGED"
 
 
 class DeadLetterReason(StrEnum):

@@ -13,7 +13,7 @@ trusted for a deadline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from schemas.events import (
@@ -31,6 +31,7 @@ from schemas.reasons import Reason
 from schemas.tokens import TokenError, TokenKeys, verify_token
 from verifier.challenges import Frame, Verdict, challenge_type
 from verifier.checks import persistent_shape_jump, shape_signature
+from verifier.identity import IdentityTrack
 from verifier.settings import VerifierSettings
 
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
@@ -72,6 +73,7 @@ class Session:
     area_problem: str = Reason.FACE_OUT_OF_AREA.value
     progress: dict[str, Any] = field(default_factory=dict)
     ended_last_seq: int | None = None
+    identity: IdentityTrack = field(default_factory=IdentityTrack)
 
     @property
     def decided(self) -> bool:
@@ -82,6 +84,7 @@ class Session:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["challenge"] = self.challenge.to_dict() if self.challenge else None
         data["pending"] = {str(seq): obs for seq, obs in self.pending.items()}
+        data["identity"] = asdict(self.identity)
         return data
 
     @classmethod
@@ -89,6 +92,7 @@ class Session:
         values = dict(data)
         values["challenge"] = Challenge.from_dict(data["challenge"]) if data.get("challenge") else None
         values["pending"] = {int(seq): obs for seq, obs in data.get("pending", {}).items()}
+        values["identity"] = IdentityTrack(**data.get("identity", {}))
         return cls(**values)
 
 
@@ -121,6 +125,7 @@ def _scaled(face: Face, sx: float, sy: float) -> Face:
         face.pitch_deg,
         face.roll_deg,
         tuple(points),
+        face.embedding,
     )
 
 
@@ -295,11 +300,13 @@ class Verifier:
         sx = session.challenge.image_width / obs.image_width
         sy = session.challenge.image_height / obs.image_height
         face = _scaled(obs.faces[0], sx, sy)
-        verdict = self._continuity(session, face, obs.seq)
+        verdict = self._continuity(session, face, obs.seq) or self._same_person(session, face, obs.seq)
         if verdict:
             return self._decide(session, verdict, now_ms)
         frame = Frame(face, obs.received_at_ms)
         verdict = self._advance(session, frame)
+        if verdict and verdict.reason is Reason.PASSED:
+            verdict = self._identity_covered(session, verdict, obs.seq)
         return self._decide(session, verdict, now_ms) if verdict else Outcome(session)
 
     def _frame_limits(self, session: Session, obs: Observation) -> Verdict | None:
@@ -389,6 +396,28 @@ class Verifier:
             return Verdict(Reason.DISCONTINUITY, self._continuity_checks(session))
         return None
 
+    def _same_person(self, session: Session, face: Face, seq: int) -> Verdict | None:
+        """A sampled frame whose face is another person's fails the session at once."""
+        distance = session.identity.observe(seq, face.embedding)
+        if distance is None or distance <= self.settings.max_identity_distance:
+            return None
+        return Verdict(Reason.IDENTITY_CHANGED, self._identity_checks(session, seq))
+
+    def _identity_covered(self, session: Session, verdict: Verdict, seq: int) -> Verdict:
+        """A pass needs embeddings spread over the session, not only where a client let them be."""
+        if not self.settings.identity_required:
+            return verdict
+        checks = self._identity_checks(session, seq)
+        if all(check.passed for check in checks):
+            return Verdict(verdict.reason, [*verdict.checks, *checks])
+        return Verdict(Reason.IDENTITY_CHANGED, [*verdict.checks, *checks])
+
+    def _identity_checks(self, session: Session, seq: int) -> list[Check]:
+        s = self.settings
+        return session.identity.checks(
+            seq, s.max_identity_distance, s.max_identity_gap_frames, s.min_identity_samples
+        )
+
     @staticmethod
     def _shape_jump(session: Session, face: Face) -> float:
         session.recent_shapes = [*session.recent_shapes[-3:], shape_signature(face)]
@@ -402,14 +431,14 @@ class Verifier:
             session.phase, session.phase_started_ms = AREA, frame.received_at_ms
         if session.phase == AREA:
             return self._framing(session, frame, area)
+        plugin = challenge_type(session.challenge.type)
         elapsed_s = (frame.received_at_ms - session.phase_started_ms) / 1000
-        if elapsed_s > s.challenge_timeout_s:
+        if elapsed_s > plugin.time_limit_s(session.challenge, s):
             return self._incomplete(session)
         if not area.widened(s.area_tolerance).contains_box(frame.face.box):
             return Verdict(Reason.FACE_OUT_OF_AREA, [Check("face_in_area", 0.0, 1.0, False)])
         assert session.reference is not None
         reference = Frame(_face_from(session.reference), session.reference_ms)
-        plugin = challenge_type(session.challenge.type)
         return plugin.step(session.progress, session.challenge, reference, frame, s)
 
     def _framing(self, session: Session, frame: Frame, area: Box) -> Verdict | None:
@@ -449,6 +478,7 @@ class Verifier:
         session.pending.clear()
         session.progress, session.reference, session.last_face = {}, None, None
         session.recent_shapes = []
+        session.identity.reference = None  # decided rows are kept forever: keep them small
         decision = Decision(
             session_id=session.session_id,
             outcome="pass" if verdict.reason is Reason.PASSED else "fail",
@@ -468,6 +498,7 @@ class Verifier:
             self._missed_check(session),
             self._missing_check(session),
             *self._continuity_checks(session),
+            *self._identity_checks(session, session.last_seq_used),
             Check(
                 "clock_drift_ms",
                 float(session.max_clock_drift_ms),

@@ -16,6 +16,10 @@ class VerifierSettings:
     target_hold_frames: int = 3  # consecutive frames the nose rests in the widened box (~0.3 s)
     area_timeout_s: float = 10.0
     challenge_timeout_s: float = 10.0
+    # Nose sequence: each target gets this long on average (the whole challenge: steps x this).
+    # Genuine people take 1-2 s a step; a generous limit costs nothing, since time does not
+    # help a replay meet targets it cannot see.
+    sequence_step_timeout_s: float = 6.0
     # Frames without a face are forgiven up to these counts (detection misses on motion blur).
     max_missed_faces: int = 5
     max_consecutive_missed_faces: int = 3
@@ -36,6 +40,14 @@ class VerifierSettings:
     # 400x300 video), splices of two people 0.022-0.066: the overlap is stated in the README.
     max_shape_jump: float = 0.031
     max_scale_jump: float = 0.12  # relative change of face width per frame step; genuine <= 0.051
+    # Identity continuity (verifier/identity.py): every sampled embedding against the first.
+    max_identity_distance: float = 0.6
+    # The processors embed every 5th frame: one sample may be lost (a missed or dropped frame),
+    # and no stretch of more than this many frames goes without a comparison, so a second
+    # person cannot do the motion between two samples.
+    max_identity_gap_frames: int = 10
+    min_identity_samples: int = 1
+    identity_required: bool = True  # a pass needs the samples; off only for landmark-only tests
     # Blink challenge.
     blink_closed_ratio: float = 0.60  # eyes closed below this share of the open eye-aspect-ratio
     blink_open_ratio: float = 0.85

@@ -5,10 +5,12 @@ from __future__ import annotations
 from verifier.challenges.base import ChallengeType, Frame, Verdict, area_box
 from verifier.challenges.blink import BlinkChallenge
 from verifier.challenges.nose import NoseChallenge
+from verifier.challenges.sequence import NoseSequenceChallenge
 from verifier.challenges.turn import TurnChallenge
 
 REGISTRY: dict[str, ChallengeType] = {
-    challenge.name: challenge for challenge in (NoseChallenge(), TurnChallenge(), BlinkChallenge())
+    challenge.name: challenge
+    for challenge in (NoseChallenge(), NoseSequenceChallenge(), TurnChallenge(), BlinkChallenge())
 }
 
 

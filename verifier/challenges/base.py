@@ -34,6 +34,10 @@ class ChallengeType(Protocol):
 
     def draw(self, rng: random.Random, image_width: int, image_height: int) -> Challenge: ...
 
+    def time_limit_s(self, challenge: Challenge, settings: VerifierSettings) -> float:
+        """How long the challenge may take from the first framed frame (server clock)."""
+        ...
+
     def begin(self, challenge: Challenge, reference: Frame) -> dict[str, Any]: ...
 
     def step(

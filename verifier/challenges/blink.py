@@ -29,6 +29,9 @@ class BlinkChallenge:
         area = area_box(image_width, image_height)
         return Challenge("blink", image_width, image_height, area, blinks=rng.choice((1, 2)))
 
+    def time_limit_s(self, challenge: Challenge, settings: VerifierSettings) -> float:
+        return settings.challenge_timeout_s
+
     def begin(self, challenge: Challenge, reference: Frame) -> dict[str, Any]:
         return {"open": face_eye_ratio(reference.face), "closed": False, "blinks": 0, "lowest": 1.0}
 

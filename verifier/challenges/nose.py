@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from schemas.events import Box, Challenge, Check
+from schemas.events import Box, Challenge, Check, Face
 from schemas.reasons import Reason
 from verifier.challenges.base import Frame, Verdict, area_box
 from verifier.checks import nonplanarity_check, rotation_toward
@@ -47,7 +47,17 @@ class NoseChallenge:
         return Challenge("nose", image_width, image_height, area_box(image_width, image_height), nose=nose)
 
     def begin(self, challenge: Challenge, reference: Frame) -> dict[str, Any]:
-        return {"trajectory": [self._normalised(challenge, reference)], "best": 0.0, "worst": 0.0, "held": 0}
+        return {
+            "trajectory": [self._normalised(challenge, reference)],
+            "best": 0.0,
+            "worst": 0.0,
+            "held": 0,
+            "rest_best": None,
+            "rest_face": None,
+        }
+
+    def time_limit_s(self, challenge: Challenge, settings: VerifierSettings) -> float:
+        return settings.challenge_timeout_s
 
     def step(
         self,
@@ -68,9 +78,16 @@ class NoseChallenge:
         # The nose must rest in the target, not sweep through it: a recording replayed
         # blind against a new target crosses it by chance far more often than it stops there.
         progress["held"] = progress.get("held", 0) + 1 if inside else 0
+        # The turn is judged on the best frame of the rest: a person settles into the target,
+        # and the first frame inside it is often still mid-turn.
+        if not inside:
+            progress["rest_best"], progress["rest_face"] = None, None
+        elif progress.get("rest_best") is None or toward > progress["rest_best"]:
+            progress["rest_best"], progress["rest_face"] = toward, frame.face.to_dict()
         if progress["held"] < settings.target_hold_frames:
             return None
-        return self._final_checks(progress, reference, frame, toward, settings)
+        rest = Frame(Face.trusted(progress["rest_face"]), frame.received_at_ms)
+        return self._final_checks(progress, reference, rest, progress["rest_best"], settings)
 
     def incomplete(
         self, progress: dict[str, Any], challenge: Challenge, reference: Frame, settings: VerifierSettings

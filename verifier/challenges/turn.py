@@ -29,6 +29,9 @@ class TurnChallenge:
         area = area_box(image_width, image_height)
         return Challenge("turn", image_width, image_height, area, sequence=(first, second))
 
+    def time_limit_s(self, challenge: Challenge, settings: VerifierSettings) -> float:
+        return settings.challenge_timeout_s
+
     def begin(self, challenge: Challenge, reference: Frame) -> dict[str, Any]:
         return {"step": 0, "best": 0.0, "worst": 0.0}
 

@@ -11,6 +11,7 @@ a processor would send it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Iterable, Sequence
@@ -265,8 +266,32 @@ def observation(
     )
 
 
-def observations(meshes: Iterable[Mesh], first_seq: int = 0) -> list[Observation]:
-    return [observation(first_seq + i, [face(points)]) for i, points in enumerate(meshes)]
+IDENTITY_EVERY_FRAMES = 5  # the processors' default sampling
+
+
+def identity(person: str, noise: float = 0.0, seed: int = 0) -> tuple[float, ...]:
+    """A stand-in embedding for ``person``: a fixed unit vector, optionally perturbed like a head turn.
+
+    The model itself is tested on real faces in tests/unit/processors; here only the
+    session logic around the distances matters.
+    """
+    base = np.random.default_rng(abs(hash(person)) % 2**32).normal(size=128)
+    vector = base / np.linalg.norm(base) + np.random.default_rng(seed).normal(scale=noise, size=128)
+    return tuple(float(v) for v in vector / np.linalg.norm(vector))
+
+
+def with_identity(obs: Observation, person: str = PEOPLE[0]) -> Observation:
+    """The observation as a processor sends it: sampled frames carry the face's embedding."""
+    if len(obs.faces) != 1 or obs.seq % IDENTITY_EVERY_FRAMES:
+        return obs
+    embedded = dataclasses.replace(obs.faces[0], embedding=identity(person, 0.02, obs.seq))
+    return dataclasses.replace(obs, faces=(embedded,))
+
+
+def observations(meshes: Iterable[Mesh], first_seq: int = 0, person: str = PEOPLE[0]) -> list[Observation]:
+    return [
+        with_identity(observation(first_seq + i, [face(points)]), person) for i, points in enumerate(meshes)
+    ]
 
 
 def started(

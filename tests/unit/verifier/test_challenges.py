@@ -198,8 +198,8 @@ def test_blink_decided_as_soon_as_eyes_reopen() -> None:
 # ---- registry -----------------------------------------------------------------------------------
 
 
-def test_registry_holds_the_three_plug_ins_by_name() -> None:
-    assert sorted(REGISTRY) == ["blink", "nose", "turn"]
+def test_registry_holds_the_four_plug_ins_by_name() -> None:
+    assert sorted(REGISTRY) == ["blink", "nose", "nose_sequence", "turn"]
     assert all(challenge_type(name).name == name for name in REGISTRY)
 
 

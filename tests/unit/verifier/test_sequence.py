@@ -1,0 +1,222 @@
+"""The nose-sequence challenge and the identity check, judged through the verifier on real landmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import numpy as np
+import pytest
+from real_faces import (
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    KEYS,
+    PEOPLE,
+    Mesh,
+    check,
+    ended,
+    observations,
+    only_decision,
+    play,
+    real_mesh,
+    started,
+    translated,
+    turned,
+    with_identity,
+)
+
+from schemas.events import Box, Challenge, Decision, Observation
+from schemas.reasons import Reason
+from schemas.tokens import TokenError, verify_token
+from verifier.challenges import area_box, challenge_type
+from verifier.challenges.sequence import NOSE_BOX_PX, OFFSET_X_PX, OFFSET_Y_PX, TARGETS
+from verifier.session import Verifier
+from verifier.settings import VerifierSettings
+
+SETTINGS = VerifierSettings()
+TURN_DEG = 20.0  # how far people turn to reach a target 45-100 px out
+
+
+def sequence_challenge(*offsets: tuple[float, float]) -> Challenge:
+    """A nose-sequence challenge with targets at these (x, y) offsets from the image centre."""
+    half = NOSE_BOX_PX / 2
+    targets = tuple(
+        Box(FRAME_WIDTH / 2 + dx - half, FRAME_HEIGHT / 2 + dy - half, NOSE_BOX_PX, NOSE_BOX_PX)
+        for dx, dy in offsets
+    )
+    area = area_box(FRAME_WIDTH, FRAME_HEIGHT)
+    return Challenge("nose_sequence", FRAME_WIDTH, FRAME_HEIGHT, area, targets=targets)
+
+
+CHALLENGE = sequence_challenge((70.0, -20.0), (-60.0, 30.0), (80.0, 10.0))
+
+
+def visit(points: Mesh, targets: list[Box], yaw_deg: float, move: int = 12, rest: int = 4) -> list[Mesh]:
+    """A head that turns toward each target in turn (yaw sign = side) and rests its nose there."""
+    path = [points] * 3
+    yaw, shift = 0.0, np.zeros(2)
+    for target in targets:
+        side = 1.0 if target.centre[0] >= FRAME_WIDTH / 2 else -1.0
+        end_yaw = side * yaw_deg
+        end = turned(points, end_yaw)
+        end_shift = np.array(target.centre) - end[1, :2]
+        for t in np.linspace(0.0, 1.0, move)[1:]:
+            eased = (1 - math.cos(math.pi * t)) / 2
+            y, s = yaw + (end_yaw - yaw) * eased, shift + (end_shift - shift) * eased
+            path.append(translated(turned(points, y), *s))
+        path += [path[-1]] * rest
+        yaw, shift = end_yaw, end_shift
+    return path
+
+
+def session(meshes: list[Mesh], challenge: Challenge = CHALLENGE, person: str = PEOPLE[0]) -> Decision:
+    frames = observations(meshes, person=person)
+    return only_decision([started(challenge), *frames, ended(frames[-1].seq)])
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_sequence_every_target_in_order_passes(person: str) -> None:
+    decision = session(visit(real_mesh(person), list(CHALLENGE.targets), TURN_DEG), person=person)
+
+    assert (decision.outcome, decision.reason) == ("pass", Reason.PASSED)
+    assert check(decision, "targets_reached") == (3.0, True)
+    turn, passed = check(decision, "rotation_toward_target_deg")
+    assert passed and turn is not None and turn >= SETTINGS.min_rotation_deg
+    assert [c.name for c in decision.checks if not c.passed] == []
+
+
+def test_sequence_decided_at_the_last_rest_not_at_the_end() -> None:
+    meshes = visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG)
+    _, decisions = play([started(CHALLENGE), *observations(meshes)])  # no end: decided while streaming
+
+    assert [d.reason for d in decisions] == [Reason.PASSED]
+    assert decisions[0].frames_used < len(meshes)
+
+
+def test_sequence_two_of_three_targets_then_ended_fails_timeout() -> None:
+    decision = session(visit(real_mesh(), list(CHALLENGE.targets[:2]), TURN_DEG))
+
+    assert decision.reason == Reason.TIMEOUT
+    assert check(decision, "targets_reached") == (2.0, False)
+
+
+def test_sequence_targets_out_of_order_fail() -> None:
+    order = [CHALLENGE.targets[1], CHALLENGE.targets[0], CHALLENGE.targets[2]]
+
+    decision = session(visit(real_mesh(), order, TURN_DEG))
+
+    assert decision.outcome == "fail"
+    assert decision.reason in (Reason.WRONG_DIRECTION, Reason.TIMEOUT)
+
+
+def test_sequence_photo_slid_through_targets_fails_no_rotation() -> None:
+    decision = session(visit(real_mesh(), list(CHALLENGE.targets), 0.0))
+
+    assert decision.reason == Reason.NO_ROTATION
+    turn, passed = check(decision, "rotation_toward_target_deg")
+    assert not passed and turn is not None and turn < SETTINGS.min_rotation_deg
+
+
+def test_sequence_too_slow_fails_timeout() -> None:
+    slow = visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG, rest=30)  # ~3.5 s a step at 12 fps
+    settings = dataclasses.replace(SETTINGS, sequence_step_timeout_s=2.0)
+    frames = observations(slow)
+    _, decisions = play([started(CHALLENGE), *frames, ended(frames[-1].seq)], Verifier(settings, KEYS))
+
+    assert [d.reason for d in decisions] == [Reason.TIMEOUT]
+
+
+def test_sequence_state_through_the_table_gives_the_same_decision() -> None:
+    frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
+    events = [started(CHALLENGE), *frames, ended(frames[-1].seq)]
+
+    _, direct = play(events)
+    _, stored = play(events, through_table=True)
+
+    assert [d.to_dict() | {"decided_at_ms": 0} for d in stored] == [
+        d.to_dict() | {"decided_at_ms": 0} for d in direct
+    ]
+
+
+# ---- identity ---------------------------------------------------------------------------------------
+
+
+def _swapped(frames: list[Observation], at_seq: int, other: str) -> list[Observation]:
+    """From ``at_seq`` on, the sampled frames carry another person's embedding (a cut to an accomplice)."""
+    return [with_identity(o, other) if o.seq >= at_seq and o.faces[0].embedding else o for o in frames]
+
+
+@pytest.mark.parametrize("cut_at", [10, 25])
+def test_identity_other_person_after_framing_fails_identity_changed(cut_at: int) -> None:
+    frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
+    frames = _swapped(frames, cut_at, PEOPLE[1])
+
+    decision = only_decision([started(CHALLENGE), *frames, ended(frames[-1].seq)])
+
+    assert decision.reason == Reason.IDENTITY_CHANGED
+    distance, passed = check(decision, "identity_distance")
+    assert not passed and distance is not None and distance > SETTINGS.max_identity_distance
+
+
+def test_identity_sampled_frames_left_out_fails_at_the_pass() -> None:
+    # A client that drops every sampled frame after the first: within the missing-frame allowance,
+    # but nothing compares the face that did the motion with the one that was framed.
+    frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
+    kept = [o for o in frames if o.seq == 0 or not o.faces[0].embedding]
+
+    decision = only_decision([started(CHALLENGE), *kept, ended(kept[-1].seq)], _lenient_gaps())
+
+    assert decision.reason == Reason.IDENTITY_CHANGED
+    gap, passed = check(decision, "identity_gap_frames")
+    assert not passed and gap is not None and gap > SETTINGS.max_identity_gap_frames
+
+
+def test_identity_no_embeddings_at_all_never_passes() -> None:
+    meshes = visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG)
+    bare = [
+        dataclasses.replace(o, faces=(dataclasses.replace(o.faces[0], embedding=()),))
+        for o in observations(meshes)
+    ]
+
+    decision = only_decision([started(CHALLENGE), *bare, ended(bare[-1].seq)])
+
+    assert decision.reason == Reason.IDENTITY_CHANGED
+    assert check(decision, "identity_samples") == (0.0, False)
+
+
+def _lenient_gaps() -> Verifier:
+    return Verifier(dataclasses.replace(SETTINGS, max_missing_frames=40, reorder_window=2), KEYS)
+
+
+# ---- drawing ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_draw_targets_alternate_sides_within_the_range(seed: int) -> None:
+    challenge = challenge_type("nose_sequence").draw(random.Random(seed), FRAME_WIDTH, FRAME_HEIGHT)
+
+    assert challenge.type == "nose_sequence" and len(challenge.targets) == TARGETS
+    offsets = [(t.centre[0] - FRAME_WIDTH / 2, t.centre[1] - FRAME_HEIGHT / 2) for t in challenge.targets]
+    sides = [math.copysign(1.0, dx) for dx, _ in offsets]
+    assert all(a == -b for a, b in zip(sides, sides[1:], strict=False))
+    assert all(OFFSET_X_PX[0] <= abs(dx) <= OFFSET_X_PX[1] for dx, _ in offsets)
+    assert all(OFFSET_Y_PX[0] <= abs(dy) <= OFFSET_Y_PX[1] for _, dy in offsets)
+
+
+def test_draw_scales_with_the_declared_image_size() -> None:
+    small = challenge_type("nose_sequence").draw(random.Random(3), 320, 240)
+    large = challenge_type("nose_sequence").draw(random.Random(3), 640, 480)
+
+    for a, b in zip(small.targets, large.targets, strict=True):
+        assert (a.left * 2, a.top * 2, a.width * 2) == pytest.approx((b.left, b.top, b.width))
+
+
+def test_token_binds_every_target() -> None:
+    start = started(CHALLENGE)
+    moved = dataclasses.replace(
+        CHALLENGE, targets=(CHALLENGE.targets[0], CHALLENGE.targets[2], CHALLENGE.targets[1])
+    )
+
+    with pytest.raises(TokenError):
+        verify_token(KEYS, start.token, start.session_id, moved, start.issued_at_ms)
