@@ -190,3 +190,92 @@ def plan_turn(
     if not in_area(warper, final):
         raise SceneError(f"{photo.name}: the turn takes the face out of the area box")
     return warper, final
+
+
+@dataclass(frozen=True)
+class Route:
+    """A head (or a print) going through several targets: still frames, then a move and a rest per target."""
+
+    still: int
+    moves: tuple[int, ...]
+    holds: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return self.still + sum(self.moves) + sum(self.holds)
+
+    def rest_ends(self) -> list[int]:
+        """Index of the last frame of each rest."""
+        ends, frame = [], self.still
+        for move, hold in zip(self.moves, self.holds, strict=True):
+            frame += move + hold
+            ends.append(frame - 1)
+        return ends
+
+    def segments(self) -> list[tuple[int, float]]:
+        """Per frame: the step it belongs to (0: before the first move) and its eased progress in it."""
+        out = [(0, 0.0)] * self.still
+        for step, (move, hold) in enumerate(zip(self.moves, self.holds, strict=True), start=1):
+            out += [(step, ease(i / move)) for i in range(1, move + 1)] + [(step, 1.0)] * hold
+        return out
+
+
+def random_route(
+    rng: np.random.Generator, steps: int, move_s: tuple[float, float] = (0.8, 1.6), hold: tuple[int, int] = (4, 6)
+) -> Route:
+    """~0.5 s still, then per target a 0.8-1.6 s move and a 0.4-0.6 s rest, at ~10 fps.
+
+    One target keeps the single-target challenge's timing (a 1-3 s turn, 0.3 s hold).
+    """
+    if steps == 1:
+        timing = random_timing(rng)
+        return Route(timing.still, (timing.move,), (timing.hold,))
+    moves = tuple(int(round(rng.uniform(*move_s) * 10)) for _ in range(steps))
+    holds = tuple(int(rng.integers(hold[0], hold[1] + 1)) for _ in range(steps))
+    return Route(int(rng.integers(4, 7)), moves, holds)
+
+
+def route_poses(
+    finals: list[HeadPose], route: Route, rng: np.random.Generator, blink: bool = False
+) -> list[HeadPose]:
+    """From the photo's pose through each of ``finals`` in turn, eased, with a slow wobble throughout."""
+    keys = [HeadPose(), *finals]
+    count = route.total
+    wobble = [smooth_noise(rng, count, amplitude) for amplitude in (0.35, 0.3, 0.5, 0.5)]
+    lags = rng.uniform(0.85, 1.15, len(keys))  # the shift leads or lags each turn a little
+    closed = np.zeros(count)
+    if blink and count > 12:
+        middle = int(rng.integers(route.still + 2, count - 4))
+        closed[middle - 1 : middle + 2] = (0.5, 1.0, 0.5)
+    out = []
+    for i, (step, p) in enumerate(route.segments()):
+        a, b = keys[max(step - 1, 0)], keys[step]
+        q = p ** lags[step]
+        out.append(
+            HeadPose(
+                a.yaw_deg + (b.yaw_deg - a.yaw_deg) * p + wobble[0][i],
+                a.pitch_deg + (b.pitch_deg - a.pitch_deg) * p + wobble[1][i],
+                a.dx_px + (b.dx_px - a.dx_px) * q + wobble[2][i],
+                a.dy_px + (b.dy_px - a.dy_px) * q + wobble[3][i],
+                float(closed[i]),
+            )
+        )
+    return out
+
+
+def plan_route(
+    photo: FacePhoto,
+    scene: Scene,
+    analyzer: FaceAnalyzer,
+    targets: tuple[Box, ...],
+    rng: np.random.Generator,
+) -> tuple[HeadWarper, list[HeadPose]]:
+    """The warper of a placed photo and, per target, a pose whose nose FaceMesh finds in it."""
+    warper = HeadWarper(scene.frame, scene.mesh)
+    finals = []
+    for target in targets:
+        final = aim(warper, analyzer, turn_pose(warper, target.centre, rng), target)
+        if not in_area(warper, final):
+            raise SceneError(f"{photo.name}: the turn takes the face out of the area box")
+        finals.append(final)
+    return warper, finals

@@ -3,6 +3,9 @@
 Each species is a function ``(studio, draw) -> Draft``: it gets the shared sources
 (face photos, video windows, the FaceMesh analyzer) and a deterministic random draw
 of its own, and returns the frames, the challenge and the label of one session.
+Sessions are made for the ``nose_sequence`` challenge (three targets) by default, or
+for the legacy single-target ``nose`` challenge (``Draw.kind``): every species
+handles a challenge as its list of targets, one or several.
 """
 
 from __future__ import annotations

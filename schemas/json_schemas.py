@@ -162,7 +162,8 @@ def _defs_face() -> Schema:
                 "items": _number(),
                 "maxItems": MAX_EMBEDDING,
             },
-        }
+        },
+        ["box", "nose", "yaw_deg", "pitch_deg", "roll_deg", "landmarks"],
     )
 
 
