@@ -31,6 +31,10 @@ class FeedbackTracker:
         self.challenge = challenge
         self.settings = settings or VerifierSettings()
         self.framed = False  # once framed, the verifier lets the face drift by its area tolerance
+        # The target the nose is asked for now, and for how many frames it has rested there: a
+        # sequence moves on to its next target once the nose rested as long as the verifier asks.
+        self.targets = challenge.targets or ((challenge.nose,) if challenge.nose else ())
+        self.step, self.held = 0, 0
 
     def observation(self, obs: Observation) -> dict[str, Any]:
         """The feedback message of one observation, in the challenge's image coordinates."""
@@ -61,11 +65,14 @@ class FeedbackTracker:
         if not self.framed and fill < s.min_face_fill:
             return {**facts, "hint": MOVE_CLOSER}
         self.framed = True
-        nose_box = self.challenge.nose
-        if nose_box is None:
+        if not self.targets:
             return {**facts, "hint": FOLLOW_CHALLENGE}
-        in_target = nose_box.widened(s.nose_tolerance).contains_point(*nose)
-        return {**facts, "nose_in_target": in_target, "hint": HOLD_STILL if in_target else NOSE_TO_TARGET}
+        in_target = self.targets[self.step].widened(s.nose_tolerance).contains_point(*nose)
+        progress = {"step": self.step, "steps": len(self.targets), "nose_in_target": in_target}
+        self.held = self.held + 1 if in_target else 0
+        if self.held >= s.target_hold_frames and self.step + 1 < len(self.targets):
+            self.step, self.held = self.step + 1, 0
+        return {**facts, **progress, "hint": HOLD_STILL if in_target else NOSE_TO_TARGET}
 
 
 def _scaled_face(obs: Observation, challenge: Challenge) -> tuple[Box, tuple[float, float]]:

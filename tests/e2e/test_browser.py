@@ -58,6 +58,7 @@ STILL_S, HOLD_S = 2.0, 3.0  # the page starts streaming a moment after the camer
 DECISION_TIMEOUT_MS = 90_000
 GENUINE_CANDIDATES = 8
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "gateway.png"
+STEP_SCREENSHOTS = SCREENSHOT.parent / "sequence"
 
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
@@ -131,23 +132,48 @@ async def phone_page(camera_file: Path, url: str) -> AsyncIterator[tuple[Page, l
             await browser.close()
 
 
-async def take_challenge(page: Page, screenshot: Path | None = None) -> dict:
-    """Press start, let the camera stream until the page shows the decision; returns ``window.liveness``."""
+async def take_challenge(page: Page, screenshot: Path | None = None, step_shots: Path | None = None) -> dict:
+    """Press start, let the camera stream until the page shows the decision; returns ``window.liveness``.
+
+    ``step_shots``: a folder that receives a screenshot as each step of a sequence is shown
+    (``step-1.png`` ...) and of the result (``result.png``).
+    """
     await page.click("#start")
     if screenshot is not None:
         await page.wait_for_function(
             "() => window.liveness.feedbackMs.length >= 5", timeout=DECISION_TIMEOUT_MS
         )
         await page.screenshot(path=str(screenshot))
+    if step_shots is not None:
+        await _shoot_steps(page, step_shots)
     await page.wait_for_function("() => window.liveness.state === 'decided'", timeout=DECISION_TIMEOUT_MS)
+    if step_shots is not None:
+        await page.screenshot(path=str(step_shots / "result.png"))
     return await page.evaluate("() => window.liveness")
+
+
+async def _shoot_steps(page: Page, folder: Path) -> None:
+    """A screenshot when each step of the challenge first shows, until the page has a decision."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shown = -1
+    while True:
+        state = await page.evaluate(
+            "() => [window.liveness.state, window.liveness.step, window.liveness.steps]"
+        )
+        if state[0] == "decided":
+            return
+        if state[2] and state[1] > shown:
+            shown = state[1]
+            await page.screenshot(path=str(folder / f"step-{shown + 1}.png"))
+        await asyncio.sleep(0.05)
 
 
 async def overlay_alpha(page: Page, mirrored: bool) -> int:
     """Opacity of the overlay at the nose target's centre, or at that point mirrored."""
     script = """mirrored => {
-        const { nose, image_width } = window.liveness.challenge;
-        const x = nose.left + nose.width / 2, y = nose.top + nose.height / 2;
+        const { nose, targets, image_width } = window.liveness.challenge;
+        const box = targets ? targets[0] : nose;
+        const x = box.left + box.width / 2, y = box.top + box.height / 2;
         const ctx = document.getElementById("overlay").getContext("2d");
         return ctx.getImageData(Math.round(mirrored ? image_width - x : x), Math.round(y), 1, 1).data[3];
     }"""
@@ -252,11 +278,20 @@ async def test_browser_genuine_session_passes_and_page_shows_it(
         return challenge
 
     async with gateway(stack, recorded_challenge) as url, phone_page(camera_file, url) as (page, errors):
-        stats = await take_challenge(page)
+        stats = await take_challenge(page, step_shots=tmp_path / "steps")
         result = await page.text_content("#result")
     assert (stats["decision"]["outcome"], stats["decision"]["reason"]) == ("pass", "PASSED"), stats[
         "decision"
     ]
+    steps = len(challenge.targets) or 1
+    assert stats["steps"] == steps and stats["step"] == steps - 1, "the page showed every target in turn"
+    assert sorted(p.name for p in (tmp_path / "steps").glob("step-*.png")) == [
+        f"step-{n}.png" for n in range(1, steps + 1)
+    ]
+    if os.environ.get("LIVENESS_UPDATE_SCREENSHOTS"):
+        STEP_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for shot in (tmp_path / "steps").glob("*.png"):
+            shutil.copyfile(shot, STEP_SCREENSHOTS / shot.name)
     assert result is not None and result.startswith("✓ Passed")
     assert errors == []
     latencies = report_latency(stats, "genuine", record_property)

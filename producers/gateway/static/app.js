@@ -18,6 +18,7 @@ const SETTINGS = {
 const stats = (window.liveness = {
   state: "idle", sessionId: null, challenge: null, framesSent: 0, lastFrameSentAt: null, endSentAt: null,
   decisionShownAt: null, decision: null, closeCode: null, closeReason: null, feedbackMs: [], sentAt: [],
+  step: 0, steps: 0,
 });
 
 const $ = (id) => document.getElementById(id);
@@ -124,6 +125,7 @@ class Run {
     const sent = stats.sentAt[feedback.seq];
     if (sent !== undefined) stats.feedbackMs.push(performance.now() - sent);
     if (this.decided) return;
+    if (feedback.steps) Object.assign(stats, { step: feedback.step, steps: feedback.steps });
     drawOverlay(this.overlay, this.challenge, feedback);
     if (!this.ended) showHint(hintText(feedback, this.challenge));
   }
@@ -184,7 +186,7 @@ async function start() {
   $("stage").hidden = false;
   Object.assign(stats, {
     framesSent: 0, lastFrameSentAt: null, endSentAt: null, decisionShownAt: null, decision: null,
-    feedbackMs: [], sentAt: [],
+    feedbackMs: [], sentAt: [], step: 0, steps: 0,
   });
   try {
     setState("camera");

@@ -27,11 +27,19 @@ const REASONS = {
   EXPIRED: "The session expired.",
   LIMIT_EXCEEDED: "The session took too long.",
   ENDED_BY_CLIENT: "The session ended early.",
+  IDENTITY_CHANGED: "The same person must stay in front of the camera.",
+  CLOCK_SKEW: "Your device's clock is off.",
+  SEQUENCE_GAP: "Too many camera pictures were lost.",
+  BAD_TOKEN: "The session was not valid.",
+  NO_BLINK: "No blink was seen.",
 };
 
 /** The instruction for a challenge, shown before any feedback arrives. */
 export function challengeText(challenge) {
   if (challenge.type === "nose") return "Put your face in the frame, then move your nose into the box";
+  if (challenge.type === "nose_sequence") {
+    return `Put your face in the frame, then move your nose into each of ${challenge.targets.length} boxes as it appears`;
+  }
   if (challenge.type === "turn") return `Turn your head: ${challenge.sequence.join(", then ")}`;
   if (challenge.type === "blink") return `Blink ${challenge.blinks} times`;
   return "Follow the instructions";
@@ -40,7 +48,13 @@ export function challengeText(challenge) {
 /** The sentence for one feedback message of the gateway. */
 export function hintText(feedback, challenge) {
   if (feedback.hint === "follow_challenge") return challengeText(challenge);
-  return HINTS[feedback.hint] || "";
+  const text = HINTS[feedback.hint] || "";
+  return feedback.steps > 1 ? `${progressText(feedback)} · ${text}` : text;
+}
+
+/** "Box 2 of 3" while a sequence is under way. */
+export function progressText(feedback) {
+  return `Box ${feedback.step + 1} of ${feedback.steps}`;
 }
 
 /** Headline and detail of a decision. */

@@ -18,7 +18,7 @@ export function frameSize(videoWidth, videoHeight, maxSide) {
   return { width: Math.round(videoWidth * scale), height: Math.round(videoHeight * scale) };
 }
 
-/** Draw the challenge (area box, nose target) and the last feedback (face box, nose) on the canvas. */
+/** Draw the challenge (area box, the current nose target) and the last feedback (face box, nose) on the canvas. */
 export function drawOverlay(canvas, challenge, feedback) {
   const ctx = canvas.getContext("2d");
   const w = challenge.image_width;
@@ -27,8 +27,19 @@ export function drawOverlay(canvas, challenge, feedback) {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const framed = feedback && feedback.in_area;
   strokeBox(ctx, mirrorBox(challenge.area, w), framed ? "#34a853" : "#ffffff", 3, [12, 8]);
-  if (challenge.nose) {
-    const target = mirrorBox(challenge.nose, w);
+  const targets = challenge.targets || (challenge.nose ? [challenge.nose] : []);
+  const step = Math.min(feedback && feedback.step !== undefined ? feedback.step : 0, targets.length - 1);
+  // Reached targets stay as small green marks; only the current one is shown as a box to reach,
+  // so the person follows one instruction at a time.
+  targets.slice(0, Math.max(step, 0)).forEach((box) => {
+    const [x, y] = mirrorPoint([box.left + box.width / 2, box.top + box.height / 2], w);
+    ctx.fillStyle = "rgba(52,168,83,0.8)";
+    ctx.beginPath();
+    ctx.arc(x, y, 4, 0, 2 * Math.PI);
+    ctx.fill();
+  });
+  if (step >= 0) {
+    const target = mirrorBox(targets[step], w);
     const reached = feedback && feedback.nose_in_target;
     ctx.fillStyle = reached ? "rgba(52,168,83,0.55)" : "rgba(251,188,4,0.45)";
     ctx.fillRect(target.left, target.top, target.width, target.height);

@@ -53,6 +53,8 @@ def test_feedback_observation_reports_face_nose_fill_and_target() -> None:
         "in_area": True,
         "fill": 0.444,
         "nose_in_target": True,
+        "step": 0,
+        "steps": 1,
         "hint": feedback.HOLD_STILL,
     }
 
@@ -92,3 +94,38 @@ def test_decision_message_and_poll_carry_the_published_decision() -> None:
     assert decision_message(decision) == {"type": "decision", "decision": decision.to_dict()}
     assert poll_response(decision) == {"status": "decided", "decision": decision.to_dict()}
     assert poll_response(None) == {"status": "pending"}
+
+
+SEQUENCE = Challenge(
+    "nose_sequence",
+    640,
+    480,
+    AREA,
+    targets=(Box(380, 250, 20, 20), Box(230, 200, 20, 20), Box(400, 180, 20, 20)),
+)
+
+
+def test_feedback_sequence_moves_to_the_next_target_after_the_rest() -> None:
+    tracker = FeedbackTracker(SEQUENCE)
+    hold = VerifierSettings().target_hold_frames
+    first, second = (t.centre for t in SEQUENCE.targets[:2])
+
+    resting = [tracker.observation(_obs(_face(nose=first))) for _ in range(hold)]
+    moving = tracker.observation(_obs(_face(nose=first)))
+    arrived = tracker.observation(_obs(_face(nose=second)))
+
+    assert [m["step"] for m in resting] == [0] * hold
+    assert all(m["nose_in_target"] for m in resting)
+    assert (moving["step"], moving["nose_in_target"], moving["hint"]) == (1, False, feedback.NOSE_TO_TARGET)
+    assert (arrived["step"], arrived["steps"], arrived["hint"]) == (1, 3, feedback.HOLD_STILL)
+
+
+def test_feedback_sequence_sweeping_through_a_target_does_not_advance() -> None:
+    tracker = FeedbackTracker(SEQUENCE)
+    first = SEQUENCE.targets[0].centre
+
+    for _ in range(5):
+        tracker.observation(_obs(_face(nose=first)))
+        message = tracker.observation(_obs(_face()))
+
+    assert message["step"] == 0
