@@ -57,7 +57,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[RecordedSession]:
-    """Genuine sessions of the default challenge that pass offline against the challenge they were made for."""
+    """Genuine sessions of the default challenge that pass offline against their own challenge."""
     work = tmp_path_factory.mktemp("recordings")
     found: list[RecordedSession] = []
     with FaceAnalyzer() as analyzer:
