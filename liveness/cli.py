@@ -129,7 +129,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     level, fmt = os.environ.get("LIVENESS_LOG_LEVEL", "INFO"), os.environ.get("LIVENESS_LOG_FORMAT", "text")
     logs.configure_logging(level, fmt)
-    weights = args.challenge_weights or os.environ.get("LIVENESS_CHALLENGE_WEIGHTS") or "nose=1"
+    weights = args.challenge_weights or os.environ.get("LIVENESS_CHALLENGE_WEIGHTS") or "nose_sequence=1"
     policy = ChallengePolicy(weights=parse_weights(weights))
     metrics_port = os.environ.get("LIVENESS_METRICS_PORT")
     if metrics_port:  # also served at /metrics on the gateway's own port
@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     gateway.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
     gateway.add_argument(
-        "--challenge-weights", help="e.g. nose=3,turn=1 [LIVENESS_CHALLENGE_WEIGHTS, nose=1]"
+        "--challenge-weights", help="e.g. nose_sequence=3,turn=1 [LIVENESS_CHALLENGE_WEIGHTS, nose_sequence=1]"
     )
     gateway.set_defaults(handler=cmd_gateway)
 
