@@ -232,3 +232,25 @@ def test_start_signature_takes_no_client_choice() -> None:
 
     assert parameters == {"now_ms", "challenge", "session_id"}
     assert draw_parameters == {"image_width", "image_height"}
+
+
+# ---- the default: a nose sequence ---------------------------------------------------------------
+
+
+def test_default_policy_draws_a_signed_nose_sequence_of_three_targets() -> None:
+    service = ChallengeService(KEYS)
+    started = service.start(NOW_MS)
+
+    assert started.challenge.type == "nose_sequence"
+    assert len(started.challenge.targets) == 3
+    assert (
+        verify_token(KEYS, started.token, started.session_id, started.challenge, NOW_MS)
+        == started.expires_at_ms
+    )
+
+
+def test_default_policy_targets_never_repeat_across_sessions() -> None:
+    service = ChallengeService(KEYS)
+    drawn = {service.draw().targets for _ in range(200)}
+
+    assert len(drawn) == 200
