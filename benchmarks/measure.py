@@ -17,8 +17,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from liveness.config import KafkaSettings
+from liveness.replay import replay_offline
 from liveness.stack import Stack
-from processors.landmarks import FaceAnalyzer
+from processors.identity import IdentityModel, IdentityStage
+from processors.landmarks import FaceAnalyzer, decode_jpeg
 from processors.pipeline import process_frame
 from producers.challenge_service import ChallengeService
 from producers.decision_watcher import DecisionWatcher
@@ -26,7 +28,7 @@ from producers.publisher import SessionPublisher
 from producers.recording import RecordedSession
 from schemas.clock import now_ms
 from schemas.codec import encode, frame_headers
-from schemas.events import FrameMeta, Observation, SessionEnded, SourceRef
+from schemas.events import FrameMeta, IdentityRequest, IdentitySample, Observation, SessionEnded, SourceRef
 from verifier.session import Session, Verifier
 from verifier.settings import VerifierSettings
 
@@ -64,6 +66,65 @@ def rss_peak_mb(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---- identity: the embedding's cost next to FaceMesh's -----------------------------------------
+
+
+def identity_cost(
+    frames: Sequence[bytes], recordings: Sequence[RecordedSession], embeddings: int
+) -> dict[str, float]:
+    """CPU ms per FaceMesh frame and per identity sample on the same frames, and what the identity
+    stage adds to a session: the frames the verifier asks for, each decoded, FaceMesh'd and embedded.
+
+    CPU time of the process rather than wall time: the budget is CPU, and on a shared
+    machine wall time also counts the neighbours. The frames per session are counted as the
+    verifier asks for them, replaying ``recordings`` offline.
+    """
+    with FaceAnalyzer() as analyzer:
+        model = IdentityModel()
+        images = [decode_jpeg(frame, analyzer.limits) for frame in frames]
+        meshes = [analyzer.mesh_points(image) for image in images[:1]]  # warm-up: builds the graph
+        started = time.process_time()
+        meshes = [analyzer.mesh_points(image) for image in images]
+        facemesh_ms = (time.process_time() - started) * 1000 / len(images)
+        faces = [(image, mesh[0]) for image, mesh in zip(images, meshes, strict=True) if len(mesh) == 1]
+        faces = [faces[i % len(faces)] for i in range(embeddings)]
+        model.embed(*faces[0])  # warm-up
+        started = time.process_time()
+        for image, mesh in faces:
+            model.embed(image, mesh)
+        embedding_ms = (time.process_time() - started) * 1000 / len(faces)
+        per_session = [_requested_frames(analyzer, model, recording) for recording in recordings]
+    frames_per_session = statistics.mean(len(r.frames) for r in recordings)
+    embeddings_per_session = statistics.mean(per_session)
+    sample_ms = embedding_ms + facemesh_ms  # the stage runs FaceMesh again on the frame it embeds
+    return {
+        "facemesh_ms_per_frame": facemesh_ms,
+        "embedding_ms": sample_ms,
+        "frames_per_session": frames_per_session,
+        "embeddings_per_session": embeddings_per_session,
+        "facemesh_ms_per_session": facemesh_ms * frames_per_session,
+        "identity_ms_per_session": sample_ms * embeddings_per_session,
+        "identity_share": sample_ms * embeddings_per_session / (facemesh_ms * frames_per_session),
+    }
+
+
+class _CountingStage(IdentityStage):
+    def __init__(self, analyzer: FaceAnalyzer, model: IdentityModel) -> None:
+        super().__init__(analyzer, model)
+        self.requests = 0
+
+    def sample(self, request: IdentityRequest, jpeg: bytes | None) -> IdentitySample:
+        self.requests += 1
+        return super().sample(request, jpeg)
+
+
+def _requested_frames(analyzer: FaceAnalyzer, model: IdentityModel, recording: RecordedSession) -> int:
+    """How many of a recording's frames the verifier asks the identity stage for."""
+    stage = _CountingStage(analyzer, model)
+    replay_offline(recording, analyzer, identity=stage)
+    return stage.requests
 
 
 # ---- 1 and 2: processor throughput ----------------------------------------------------------

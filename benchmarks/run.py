@@ -38,6 +38,11 @@ def run_all(bench: measure.Bench) -> dict[str, Any]:
         "frames": one["frames"],
         "peak_rss_mb": one["peak_rss_mb"],
     }
+    report["identity"] = measure.identity_cost(
+        frames[:20] if quick else frames[:100],
+        recordings[:1] if quick else recordings[:4],
+        embeddings=3 if quick else 30,
+    )
     two = measure.pipeline_fps(bench, frames, processors=2)
     report["scaling"] = {
         "fps_1": one["fps"],
@@ -114,6 +119,15 @@ def format_report(report: dict[str, Any]) -> str:
         f"| FaceMesh ceiling (decode + model, plain loop) | {p['ceiling_fps']:.1f} frames/s |",
         f"| 1 processor through Kafka | {p['pipeline_fps']:.1f} frames/s ({p['ratio']:.2f} of ceiling) |",
         f"| 2 processors through Kafka | {s['fps_2']:.1f} frames/s (speed-up {s['speedup']:.2f}) |",
+    ]
+    i = report["identity"]
+    lines += [
+        f"| FaceMesh CPU (same run) | {i['facemesh_ms_per_frame']:.1f} ms/frame, "
+        f"{i['facemesh_ms_per_session']:.0f} ms/session ({i['frames_per_session']:.0f} frames) |",
+        "| identity stage CPU (FaceMesh again + alignment + dlib ResNet) | "
+        f"{i['embedding_ms']:.1f} ms/embedding, {i['identity_ms_per_session']:.0f} ms/session "
+        f"({i['embeddings_per_session']:.1f} frames the verifier asked for) = "
+        f"{100 * i['identity_share']:.0f}% of the session's FaceMesh |",
     ]
     v = report["verifier"]
     lines += [

@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     gateway.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
     gateway.add_argument(
-        "--challenge-weights", help="e.g. nose_sequence=3,turn=1 [LIVENESS_CHALLENGE_WEIGHTS, nose_sequence=1]"
+        "--challenge-weights",
+        help="e.g. nose_sequence=3,turn=1 [LIVENESS_CHALLENGE_WEIGHTS, nose_sequence=1]",
     )
     gateway.set_defaults(handler=cmd_gateway)
 

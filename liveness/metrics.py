@@ -50,6 +50,11 @@ FRAME_LATENCY_SECONDS = Histogram(
     "From the broker's append time of a frame to its observation being ready to send",
     buckets=_PIPELINE_BUCKETS_S,
 )
+IDENTITY_SAMPLES = Counter(
+    "liveness_identity_samples",
+    "Frames embedded for the identity check, by outcome (ok, or error: no single face, frame not found)",
+    ["outcome"],
+)
 OBSERVATIONS = Counter(
     "liveness_observations",
     "Observations produced; outcome ok (reason: ONE_FACE, NO_FACE, MULTIPLE_FACES) or error (reason code)",
@@ -92,6 +97,10 @@ _ONE_FACE = "ONE_FACE"
 def frame_consumed() -> None:
     """A processor took one frame record (before analysing it)."""
     FRAMES_CONSUMED.inc()
+
+
+def record_identity_sample(embedded: bool) -> None:
+    IDENTITY_SAMPLES.labels("ok" if embedded else "error").inc()
 
 
 def record_frame(observation: Observation | None, dead_letter_reason: str | None, now_ms: int) -> None:

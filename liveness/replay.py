@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import uuid
 from collections.abc import Sequence
 
 from liveness.config import KafkaSettings
+from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer
 from processors.pipeline import process_frame
 from producers.challenge_service import ChallengeService
@@ -15,10 +17,10 @@ from producers.decision_watcher import DecisionWatcher
 from producers.publisher import SessionPublisher, publish_recording
 from producers.recording import RecordedSession
 from schemas.clock import now_ms
-from schemas.codec import frame_headers
-from schemas.events import Decision, FrameMeta, SessionEnded, SourceRef
+from schemas.codec import VerifierInput, frame_headers
+from schemas.events import Decision, FrameMeta, SessionEnded, SessionTick, SourceRef
 from schemas.tokens import TokenKeys
-from verifier.session import Verifier
+from verifier.session import Outcome, Session, Verifier
 from verifier.settings import VerifierSettings
 
 
@@ -27,24 +29,43 @@ def ephemeral_keys() -> TokenKeys:
     return TokenKeys(secrets.token_bytes(32))
 
 
+@functools.cache
+def shared_identity_model() -> IdentityModel:
+    """The face-recognition model, loaded once per process for offline replays."""
+    return IdentityModel()
+
+
 def replay_offline(
     recording: RecordedSession,
     analyzer: FaceAnalyzer,
     settings: VerifierSettings | None = None,
     origin_ms: int | None = None,
+    identity: IdentityStage | None = None,
 ) -> Decision:
     """The decision the streaming pipeline would make, computed in-process with no broker.
 
     Frames are taken as received by the server at their capture offsets from
-    ``origin_ms`` (now by default): a pipeline with no delay.
+    ``origin_ms`` (now by default): a pipeline with no delay. The identity stage
+    answers each identity request at once, from the recording's own frame.
     """
     keys = ephemeral_keys()
     verifier = Verifier(settings or VerifierSettings(), keys)
+    identity = identity or IdentityStage(analyzer, shared_identity_model())
+    frames = {frame.seq: frame for frame in recording.frames}
+
+    def apply(session: Session | None, event: VerifierInput, at_ms: int) -> Outcome:
+        outcome = verifier.handle(session, event, at_ms)
+        for request in outcome.identity_requests:
+            frame = frames.get(request.seq)
+            sample = identity.sample(request, frame.jpeg() if frame else None)
+            outcome = apply(outcome.session, sample, at_ms)
+        return outcome
+
     origin_ms = now_ms() if origin_ms is None else origin_ms
     started = ChallengeService(keys).start(
         origin_ms, challenge=recording.challenge, session_id=recording.session_id
     )
-    outcome = verifier.on_started(None, started, origin_ms)
+    outcome = apply(None, started, origin_ms)
     first_ms = recording.frames[0].captured_at_ms if recording.frames else 0
     received_ms = origin_ms
     for frame in recording.frames:
@@ -55,16 +76,14 @@ def replay_offline(
         source = SourceRef("offline", 0, frame.seq)
         result = process_frame(analyzer, frame.jpeg(), frame_headers(meta), received_ms, source, received_ms)
         if result.observation is not None:
-            outcome = verifier.on_observation(outcome.session, result.observation, received_ms)
+            outcome = apply(outcome.session, result.observation, received_ms)
     if outcome.decision:
         return outcome.decision
     last_seq = recording.frames[-1].seq if recording.frames else 0
-    outcome = verifier.on_ended(
-        outcome.session, SessionEnded(recording.session_id, received_ms, last_seq), received_ms
-    )
+    outcome = apply(outcome.session, SessionEnded(recording.session_id, received_ms, last_seq), received_ms)
     if outcome.decision is None:  # every frame missing or no frames: settle as silence would
         settle_ms = max(verifier.silent_after_ms(outcome.session), outcome.session.expires_at_ms) + 1
-        outcome = verifier.on_tick(outcome.session, settle_ms)
+        outcome = apply(outcome.session, SessionTick(recording.session_id, settle_ms), settle_ms)
     assert outcome.decision is not None
     return outcome.decision
 

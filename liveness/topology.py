@@ -23,6 +23,7 @@ def topic_specs(
         TopicSpec(topics.observations, n),
         TopicSpec(topics.decisions, n),
         TopicSpec(topics.dead_letters, n),
+        TopicSpec(topics.identity_requests, n),
         TopicSpec(ticks_topic_name(kafka, verifier_app_id), n),
         TopicSpec(changelog_topic_name(verifier_app_id), n, COMPACTED),
     ]

@@ -190,8 +190,10 @@ def head_pose(points: NDArray[np.float64]) -> tuple[float, float, float]:
     return yaw, pitch, roll
 
 
-def observation_from(analysis: FrameAnalysis, meta: FrameMeta, received_at_ms: int) -> Observation:
-    """The observation event of one analysed frame."""
+def observation_from(
+    analysis: FrameAnalysis, meta: FrameMeta, received_at_ms: int, frame_offset: int | None = None
+) -> Observation:
+    """The observation event of one analysed frame (``frame_offset``: where the frame lies on its topic)."""
     return Observation(
         session_id=meta.session_id,
         seq=meta.seq,
@@ -201,4 +203,5 @@ def observation_from(analysis: FrameAnalysis, meta: FrameMeta, received_at_ms: i
         image_height=analysis.image_height,
         faces=analysis.faces,
         inference_ms=analysis.inference_ms,
+        frame_offset=frame_offset,
     )

@@ -48,9 +48,17 @@ def process_frame(
         log.exception("analysis failed for session %s seq %s", meta.session_id, meta.seq)
         reason, detail = DeadLetterReason.INTERNAL_ERROR.value, repr(exc)
     else:
-        return FrameResult(observation_from(analysis, meta, received_at_ms), None)
+        return FrameResult(observation_from(analysis, meta, received_at_ms, source.offset), None)
     failed = Observation(
-        meta.session_id, meta.seq, meta.captured_at_ms, received_at_ms, 1, 1, (), error=reason
+        meta.session_id,
+        meta.seq,
+        meta.captured_at_ms,
+        received_at_ms,
+        1,
+        1,
+        (),
+        error=reason,
+        frame_offset=source.offset,
     )
     return FrameResult(failed, dead_letter(reason, detail, source, jpeg, meta.session_id, now_ms))
 

@@ -13,6 +13,8 @@ from schemas.events import (
     DeadLetter,
     Decision,
     FrameMeta,
+    IdentityRequest,
+    IdentitySample,
     Observation,
     SessionEnded,
     SessionStarted,
@@ -54,22 +56,29 @@ def decode_session_event(raw: bytes | None) -> SessionStarted | SessionEnded:
     raise SchemaError(f"unknown session event kind {kind!r}")
 
 
-VerifierInput = SessionStarted | SessionEnded | Observation | SessionTick
+VerifierInput = SessionStarted | SessionEnded | Observation | SessionTick | IdentitySample
 
 
 def decode_verifier_input(raw: bytes | None) -> VerifierInput:
-    """A record of any topic the verifier reads (sessions, observations, its own ticks)."""
+    """A record of any topic the verifier reads (sessions, observations and identity samples, its ticks)."""
     data = _load(raw)
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "observation":
         return Observation.from_dict(data)
     if kind == "session_tick":
         return SessionTick.from_dict(data)
+    if kind == "identity_sample":
+        return IdentitySample.from_dict(data)
     if kind == "session_started":
         return SessionStarted.from_dict(data)
     if kind == "session_ended":
         return SessionEnded.from_dict(data)
     raise SchemaError(f"unknown event kind {kind!r}")
+
+
+def decode_identity_request(raw: bytes | None) -> IdentityRequest:
+    """A record of the identity-requests topic."""
+    return IdentityRequest.from_dict(_load(raw))
 
 
 def decode_observation(raw: bytes | None) -> Observation:

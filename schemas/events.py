@@ -124,6 +124,10 @@ def _str(data: Mapping[str, Any], key: str, *, max_len: int = 256) -> str:
     return value
 
 
+def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key)
+
+
 def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
     return None if data.get(key) is None else _str(data, key)
 
@@ -404,9 +408,6 @@ class Face:
     pitch_deg: float
     roll_deg: float
     landmarks: tuple[float, ...]  # x, y, z per LANDMARK_SUBSET index, flattened
-    # A face-recognition embedding (L2-normalised) on the frames the processors sample for the
-    # identity check; empty on the others.
-    embedding: tuple[float, ...] = ()
 
     def point(self, mesh_index: int) -> tuple[float, float, float]:
         """The (x, y, z) of a FaceMesh landmark that is part of ``LANDMARK_SUBSET``."""
@@ -422,8 +423,6 @@ class Face:
             "roll_deg": self.roll_deg,
             "landmarks": list(self.landmarks),
         }
-        if self.embedding:
-            data["embedding"] = [round(v, 5) for v in self.embedding]
         return data
 
     @classmethod
@@ -437,7 +436,6 @@ class Face:
             data["pitch_deg"],
             data["roll_deg"],
             tuple(data["landmarks"]),
-            tuple(data.get("embedding", ())),
         )
 
     @classmethod
@@ -456,7 +454,6 @@ class Face:
             pitch_deg=_float(data, "pitch_deg"),
             roll_deg=_float(data, "roll_deg"),
             landmarks=values,
-            embedding=_embedding(data),
         )
 
 
@@ -503,6 +500,9 @@ class Observation:
     # Set when the frame could not be analysed (it also went to the dead-letter topic),
     # so the verifier knows the frame existed instead of waiting for it.
     error: str | None = None
+    # Where the frame itself lies: its offset on the frames topic, in the partition of this
+    # observation (the topics are co-partitioned). The identity stage reads it back from there.
+    frame_offset: int | None = None
     kind: str = field(default="observation", init=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -518,6 +518,7 @@ class Observation:
             "faces": [face.to_dict() for face in self.faces],
             "inference_ms": self.inference_ms,
             "error": self.error,
+            "frame_offset": self.frame_offset,
         }
 
     @classmethod
@@ -533,6 +534,7 @@ class Observation:
             tuple(Face.trusted(face) for face in data["faces"]),
             data["inference_ms"],
             data.get("error"),
+            data.get("frame_offset"),
         )
 
     @classmethod
@@ -551,6 +553,74 @@ class Observation:
             faces=tuple(Face.from_dict(face) for face in faces),
             inference_ms=_float(data, "inference_ms"),
             error=_optional_str(data, "error"),
+            frame_offset=_optional_int(data, "frame_offset"),
+        )
+
+
+@dataclass(frozen=True)
+class IdentityRequest:
+    """The verifier asks for the face embedding of one frame of a session (a milestone of its challenge).
+
+    Only a few frames of a session are embedded (the first framed frame, each target
+    reached): a face-recognition embedding costs about ten FaceMesh frames of CPU.
+    """
+
+    session_id: str
+    seq: int
+    frame_offset: int | None  # on the frames topic, in this record's partition; None offline
+    requested_at_ms: int
+    kind: str = field(default="identity_request", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "v": SCHEMA_VERSION,
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "frame_offset": self.frame_offset,
+            "requested_at_ms": self.requested_at_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IdentityRequest:
+        _check_header(data, "identity_request")
+        return cls(
+            session_id=_str(data, "session_id"),
+            seq=_int(data, "seq"),
+            frame_offset=_optional_int(data, "frame_offset"),
+            requested_at_ms=_int(data, "requested_at_ms"),
+        )
+
+
+@dataclass(frozen=True)
+class IdentitySample:
+    """The face embedding of one requested frame, or why there is none (``error``)."""
+
+    session_id: str
+    seq: int
+    embedding: tuple[float, ...]
+    error: str | None = None
+    kind: str = field(default="identity_sample", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "v": SCHEMA_VERSION,
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "embedding": [round(v, 5) for v in self.embedding],
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IdentitySample:
+        _check_header(data, "identity_sample")
+        embedding = _embedding(data)
+        error = _optional_str(data, "error")
+        if not embedding and error is None:
+            raise SchemaError("an identity sample needs an embedding or an error")
+        return cls(
+            session_id=_str(data, "session_id"), seq=_int(data, "seq"), embedding=embedding, error=error
         )
 
 

@@ -35,7 +35,15 @@ from schemas.reasons import DeadLetterReason, Reason
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).parent / "jsonschema"
-KINDS = ("session_started", "session_ended", "observation", "decision", "dead_letter")
+KINDS = (
+    "session_started",
+    "session_ended",
+    "observation",
+    "decision",
+    "dead_letter",
+    "identity_request",
+    "identity_sample",
+)
 
 # The decoders' bounds (schemas.events): integers are non-negative and at most 2**53
 # (exact in a double), other numbers finite and within +-1e9.
@@ -155,13 +163,6 @@ def _defs_face() -> Schema:
             "pitch_deg": _number(),
             "roll_deg": _number(),
             "landmarks": landmarks,
-            "embedding": {
-                "type": "array",
-                "description": "face-recognition embedding (L2-normalised) on the frames sampled for the "
-                "identity check; absent on the others",
-                "items": _number(),
-                "maxItems": MAX_EMBEDDING,
-            },
         },
         ["box", "nose", "yaw_deg", "pitch_deg", "roll_deg", "landmarks"],
     )
@@ -212,9 +213,44 @@ def observation_schema() -> Schema:
             "faces": {"type": "array", "items": {"$ref": "#/$defs/face"}, "maxItems": MAX_FACES},
             "inference_ms": _number(),
             "error": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_ID_CHARS},
+            "frame_offset": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "the frame's offset on the frames topic, in this record's partition",
+            },
+        },
+        optional=("error", "frame_offset"),
+        extra={"$defs": {"box": _defs_box(), "face": _defs_face()}},
+    )
+
+
+def identity_request_schema() -> Schema:
+    return _event(
+        "identity_request",
+        "Identity request",
+        "The verifier asks for the face embedding of frame seq (a milestone of its challenge); "
+        "frame_offset locates the frame on the frames topic, in this record's partition.",
+        {
+            "session_id": _identifier(),
+            "seq": _integer(),
+            "frame_offset": {"type": ["integer", "null"], "minimum": 0},
+            "requested_at_ms": _integer(),
+        },
+    )
+
+
+def identity_sample_schema() -> Schema:
+    return _event(
+        "identity_sample",
+        "Identity sample",
+        "The face embedding (L2-normalised) of a requested frame, or the reason there is none (error).",
+        {
+            "session_id": _identifier(),
+            "seq": _integer(),
+            "embedding": {"type": "array", "items": _number(), "maxItems": MAX_EMBEDDING},
+            "error": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_ID_CHARS},
         },
         optional=("error",),
-        extra={"$defs": {"box": _defs_box(), "face": _defs_face()}},
     )
 
 
@@ -277,6 +313,8 @@ BUILDERS = {
     "observation": observation_schema,
     "decision": decision_schema,
     "dead_letter": dead_letter_schema,
+    "identity_request": identity_request_schema,
+    "identity_sample": identity_sample_schema,
 }
 
 

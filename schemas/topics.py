@@ -9,11 +9,12 @@ FRAMES = "liveness.frames"
 OBSERVATIONS = "liveness.observations"
 DECISIONS = "liveness.decisions"
 DEAD_LETTERS = "liveness.dead-letters"
+IDENTITY_REQUESTS = "liveness.identity-requests"
 
 
 @dataclass(frozen=True)
 class Topics:
-    """The five topic names under an optional prefix (one prefix per environment or test)."""
+    """The topic names under an optional prefix (one prefix per environment or test)."""
 
     prefix: str = ""
 
@@ -37,9 +38,13 @@ class Topics:
     def dead_letters(self) -> str:
         return self.prefix + DEAD_LETTERS
 
+    @property
+    def identity_requests(self) -> str:
+        return self.prefix + IDENTITY_REQUESTS
+
     def session_keyed(self) -> tuple[str, ...]:
         """Topics that must be co-partitioned: the verifier joins them by session id."""
-        return (self.sessions, self.frames, self.observations, self.decisions)
+        return (self.sessions, self.frames, self.observations, self.decisions, self.identity_requests)
 
     def all(self) -> tuple[str, ...]:
         return (*self.session_keyed(), self.dead_letters)

@@ -111,9 +111,18 @@ def _load(raw: bytes | None) -> Session | None:
 class VerifierShell:
     """The worker's per-process state around the core: the table, the topics, the open-session index."""
 
-    def __init__(self, core: Verifier, table: Any, decisions: Any, dead_letters: Any, ticks: Any) -> None:
+    def __init__(
+        self,
+        core: Verifier,
+        table: Any,
+        decisions: Any,
+        dead_letters: Any,
+        ticks: Any,
+        identity_requests: Any,
+    ) -> None:
         self.core, self.table = core, table
         self.decisions, self.dead_letters, self.ticks = decisions, dead_letters, ticks
+        self.identity_requests = identity_requests
         self.open_sessions: set[bytes] = set()
         self.ticked_at: dict[bytes, int] = {}
         self.last_full_scan = 0.0
@@ -154,6 +163,10 @@ class VerifierShell:
             return
         key = message.key
         outcome = self.core.handle(self._heard(_load(self.table.get(key))), item, now_ms)
+        # Requests before the row, like decisions: a crash in between repeats a request (the
+        # identity stage answers twice, the second answer is ignored), it never loses one.
+        for request in outcome.identity_requests:
+            await (await self.identity_requests.send(key=key, value=encode(request)))
         if outcome.decision is not None:
             await self._emit(key, outcome.decision)
         if outcome.orphaned:
@@ -245,6 +258,7 @@ def make_verifier_app(
         decisions=app.topic(topics.decisions, key_type=bytes, value_type=bytes),
         dead_letters=app.topic(topics.dead_letters, key_type=bytes, value_type=bytes),
         ticks=app.topic(ticks_name, key_type=bytes, value_type=bytes),
+        identity_requests=app.topic(topics.identity_requests, key_type=bytes, value_type=bytes),
     )
 
     @app.agent(inputs)

@@ -1,18 +1,24 @@
-"""Identity continuity: the same person from the first face to the decision, by face embeddings.
+"""Identity continuity: the same person from the first framed frame to the decision, by face embeddings.
 
 Landmark geometry cannot tell two people apart: a session that frames one person
 and then lets another do the motion keeps every proportion within FaceMesh's
-noise. The processors embed sampled frames with a face-recognition model; this
-module compares them. Every embedding is held against the session's first one,
-and the samples must cover the session without long gaps, so a client cannot
-choose which frames are compared by leaving the sampled ones out.
+noise. A face-recognition embedding can, but it costs about ten FaceMesh frames
+of CPU, so only the frames that matter are embedded: the first framed frame and
+the frame that reached each milestone of the challenge (each target's rest). The
+verifier asks for them as they happen (``IdentityRequest``), the identity stage
+answers (``IdentitySample``), and a pass waits until every answer is in. Every
+embedding is held against the earliest one; one too far fails the session at once.
+
+The frames are chosen by the server as the challenge unfolds, so a client cannot
+pick which frames are compared.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from schemas.events import Check
 
@@ -26,40 +32,45 @@ def identity_distance(a: Sequence[float], b: Sequence[float]) -> float:
 
 @dataclass
 class IdentityTrack:
-    """What the verifier keeps of a session's identity between frames (JSON-able fields only)."""
+    """What the verifier keeps of a session's identity between events (JSON-able fields only)."""
 
-    anchor_seq: int | None = None  # the first frame with one face: coverage starts here
-    reference: list[float] | None = None  # the first embedding, every later one is held against it
-    last_seq: int | None = None
-    samples: int = 0
+    requested: dict[str, int | None] = field(default_factory=dict)  # seq -> frame offset
+    embeddings: dict[str, list[float]] = field(default_factory=dict)  # seq -> embedding, until decided
+    failed: list[int] = field(default_factory=list)  # requested frames that could not be embedded
     max_distance: float = 0.0
-    max_gap_frames: int = 0
+    outbox: list[list[Any]] = field(default_factory=list)  # [seq, offset] not yet sent
+    awaiting: dict[str, Any] | None = None  # a passed challenge waiting for its samples
 
-    def observe(self, seq: int, embedding: Sequence[float]) -> float | None:
-        """Account one single-face frame; the distance to the first embedding when it has one."""
-        if self.anchor_seq is None:
-            self.anchor_seq = seq
+    def request(self, seq: int, frame_offset: int | None) -> None:
+        """Ask for the embedding of frame ``seq`` (once)."""
+        if str(seq) not in self.requested:
+            self.requested[str(seq)] = frame_offset
+            self.outbox.append([seq, frame_offset])
+
+    def take_outbox(self) -> list[list[Any]]:
+        requests, self.outbox = self.outbox, []
+        return requests
+
+    def receive(self, seq: int, embedding: Sequence[float]) -> bool:
+        """Record one answer; False when it was never asked for (or came twice)."""
+        key = str(seq)
+        if key not in self.requested or key in self.embeddings or seq in self.failed:
+            return False
         if not embedding:
-            return None
-        self.max_gap_frames = max(self.max_gap_frames, self.gap_to(seq))
-        self.last_seq, self.samples = seq, self.samples + 1
-        if self.reference is None:
-            self.reference = [float(v) for v in embedding]
-            return 0.0
-        distance = identity_distance(self.reference, embedding)
-        self.max_distance = max(self.max_distance, distance)
-        return distance
+            self.failed.append(seq)
+            return True
+        self.embeddings[key] = [float(v) for v in embedding]
+        first = self.embeddings[min(self.embeddings, key=int)]
+        self.max_distance = max(identity_distance(first, other) for other in self.embeddings.values())
+        return True
 
-    def gap_to(self, seq: int) -> int:
-        """Frames since the last embedding (or since the first face, before any)."""
-        since = self.last_seq if self.last_seq is not None else self.anchor_seq
-        return 0 if since is None else seq - since
+    @property
+    def complete(self) -> bool:
+        return len(self.embeddings) + len(self.failed) >= len(self.requested)
 
-    def checks(
-        self, final_seq: int, max_distance: float, max_gap_frames: int, min_samples: int
-    ) -> list[Check]:
-        """The identity checks of a decision taken at ``final_seq``."""
-        gap = max(self.max_gap_frames, self.gap_to(final_seq))
+    def checks(self, max_distance: float) -> list[Check]:
+        """The identity checks of a decision: the largest distance, and how many samples there were."""
+        samples, wanted = len(self.embeddings), len(self.requested)
         return [
             Check(
                 "identity_distance",
@@ -67,6 +78,5 @@ class IdentityTrack:
                 max_distance,
                 self.max_distance <= max_distance,
             ),
-            Check("identity_samples", float(self.samples), float(min_samples), self.samples >= min_samples),
-            Check("identity_gap_frames", float(gap), float(max_gap_frames), gap <= max_gap_frames),
+            Check("identity_samples", float(samples), float(wanted), samples >= max(wanted, 2)),
         ]

@@ -13,6 +13,7 @@ trusted for a deadline.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -22,6 +23,8 @@ from schemas.events import (
     Check,
     Decision,
     Face,
+    IdentityRequest,
+    IdentitySample,
     Observation,
     SessionEnded,
     SessionStarted,
@@ -35,6 +38,7 @@ from verifier.identity import IdentityTrack
 from verifier.settings import VerifierSettings
 
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
+IDENTITY = "identity"  # the challenge passed; the identity samples it asked for are not all in
 TOO_LARGE = "FRAME_TOO_LARGE"
 
 
@@ -104,6 +108,7 @@ class Outcome:
     decision: Decision | None = None
     ignored: bool = False
     orphaned: bool = False  # observations whose session never started: the shell dead-letters them
+    identity_requests: tuple[IdentityRequest, ...] = ()  # frames to embed: the shell sends them on
 
 
 def _face_from(data: dict[str, Any]) -> Face:
@@ -125,7 +130,6 @@ def _scaled(face: Face, sx: float, sy: float) -> Face:
         face.pitch_deg,
         face.roll_deg,
         tuple(points),
-        face.embedding,
     )
 
 
@@ -141,12 +145,31 @@ class Verifier:
     def handle(
         self,
         session: Session | None,
-        event: SessionStarted | SessionEnded | Observation | SessionTick,
+        event: SessionStarted | SessionEnded | Observation | SessionTick | IdentitySample,
         now_ms: int,
     ) -> Outcome:
-        """Apply any verifier input to the session it belongs to (``None`` when not seen before)."""
+        """Apply any verifier input to the session it belongs to (``None`` when not seen before).
+
+        The outcome carries the identity requests the event gave rise to: the frames that
+        reached a milestone of the challenge, to be embedded by the identity stage.
+        """
+        outcome = self._dispatch(session, event, now_ms)
+        requests = tuple(
+            IdentityRequest(outcome.session.session_id, seq, offset, now_ms)
+            for seq, offset in outcome.session.identity.take_outbox()
+        )
+        return dataclasses.replace(outcome, identity_requests=requests) if requests else outcome
+
+    def _dispatch(
+        self,
+        session: Session | None,
+        event: SessionStarted | SessionEnded | Observation | SessionTick | IdentitySample,
+        now_ms: int,
+    ) -> Outcome:
         if isinstance(event, Observation):
             return self.on_observation(session, event, now_ms)
+        if isinstance(event, IdentitySample):
+            return self.on_identity(session, event, now_ms)
         if isinstance(event, SessionStarted):
             return self.on_started(session, event, now_ms)
         if isinstance(event, SessionEnded):
@@ -191,7 +214,8 @@ class Verifier:
             session = Session(session_id=obs.session_id, created_at_ms=now_ms)
         session.last_activity_ms = now_ms
         held_too_many = session.challenge is None and len(session.pending) >= self.settings.max_frames
-        if session.decided or obs.seq < session.next_seq or obs.seq in session.pending or held_too_many:
+        done = session.decided or session.phase == IDENTITY  # frames after the pass change nothing
+        if done or obs.seq < session.next_seq or obs.seq in session.pending or held_too_many:
             session.frames_ignored += 1
             return Outcome(session, ignored=True)
         session.pending[obs.seq] = obs.to_dict()
@@ -211,6 +235,17 @@ class Verifier:
         session.last_activity_ms = now_ms
         return self._drain(session, now_ms, flush=False)
 
+    def on_identity(self, session: Session | None, sample: IdentitySample, now_ms: int) -> Outcome:
+        """An embedding the verifier asked for: another person fails at once; the last one settles a pass."""
+        if session is None or session.decided or not session.identity.receive(sample.seq, sample.embedding):
+            session = session or Session(session_id=sample.session_id, created_at_ms=now_ms)
+            return Outcome(session, ignored=True)
+        if session.identity.max_distance > self.settings.max_identity_distance:
+            return self._decide(session, Verdict(Reason.IDENTITY_CHANGED, []), now_ms)
+        if session.phase == IDENTITY and session.identity.complete:
+            return self._settle_identity(session, now_ms)
+        return Outcome(session)
+
     def on_tick(self, session: Session, now_ms: int) -> Outcome:
         """The verifier's clock moved: settle sessions that went silent or never started.
 
@@ -223,6 +258,12 @@ class Verifier:
             return Outcome(session, orphaned=self.orphaned(session, now_ms))
         if session.decided:
             return Outcome(session)
+        if session.phase == IDENTITY:
+            return (
+                self._settle_identity(session, now_ms)
+                if self._identity_overdue(session, now_ms)
+                else Outcome(session)
+            )
         if session.first_received_ms is None and not session.pending:
             if now_ms > session.expires_at_ms:
                 return self._decide(session, Verdict(Reason.EXPIRED, []), now_ms)
@@ -237,9 +278,16 @@ class Verifier:
             return False
         if session.challenge is None:
             return self.orphaned(session, now_ms)
+        if session.phase == IDENTITY:
+            return self._identity_overdue(session, now_ms)
         if session.first_received_ms is None and not session.pending:
             return now_ms > session.expires_at_ms
         return self._silent(session, now_ms)
+
+    def _identity_overdue(self, session: Session, now_ms: int) -> bool:
+        """The identity stage did not answer in time: the pass cannot be confirmed."""
+        awaiting = session.identity.awaiting or {}
+        return now_ms > awaiting.get("since_ms", 0) + int(self.settings.identity_wait_s * 1000)
 
     def _silent(self, session: Session, now_ms: int) -> bool:
         return now_ms > self.silent_after_ms(session)
@@ -262,7 +310,7 @@ class Verifier:
     def _drain(self, session: Session, now_ms: int, *, flush: bool) -> Outcome:
         """Apply pending observations in sequence order, skipping a gap once the window is full."""
         s = self.settings
-        while session.pending and not session.decided:
+        while session.pending and not session.decided and session.phase != IDENTITY:
             if session.next_seq in session.pending:
                 data = session.pending.pop(session.next_seq)
                 session.next_seq += 1
@@ -281,7 +329,7 @@ class Verifier:
                     "missing_frames", float(session.missing_frames), float(s.max_missing_frames), False
                 )
                 return self._decide(session, Verdict(Reason.SEQUENCE_GAP, [check]), now_ms)
-        if session.decided:
+        if session.decided or session.phase == IDENTITY:
             return Outcome(session)
         complete = session.ended_last_seq is not None and session.next_seq > session.ended_last_seq
         if flush or complete:
@@ -300,13 +348,15 @@ class Verifier:
         sx = session.challenge.image_width / obs.image_width
         sy = session.challenge.image_height / obs.image_height
         face = _scaled(obs.faces[0], sx, sy)
-        verdict = self._continuity(session, face, obs.seq) or self._same_person(session, face, obs.seq)
+        verdict = self._continuity(session, face, obs.seq)
         if verdict:
             return self._decide(session, verdict, now_ms)
-        frame = Frame(face, obs.received_at_ms)
+        frame = Frame(face, obs.received_at_ms, obs.seq, obs.frame_offset)
         verdict = self._advance(session, frame)
-        if verdict and verdict.reason is Reason.PASSED:
-            verdict = self._identity_covered(session, verdict, obs.seq)
+        for seq, offset in session.progress.get("milestones", []):
+            session.identity.request(seq, offset)
+        if verdict is not None and verdict.reason is Reason.PASSED:
+            return self._passed(session, verdict, frame, now_ms)
         return self._decide(session, verdict, now_ms) if verdict else Outcome(session)
 
     def _frame_limits(self, session: Session, obs: Observation) -> Verdict | None:
@@ -396,27 +446,24 @@ class Verifier:
             return Verdict(Reason.DISCONTINUITY, self._continuity_checks(session))
         return None
 
-    def _same_person(self, session: Session, face: Face, seq: int) -> Verdict | None:
-        """A sampled frame whose face is another person's fails the session at once."""
-        distance = session.identity.observe(seq, face.embedding)
-        if distance is None or distance <= self.settings.max_identity_distance:
-            return None
-        return Verdict(Reason.IDENTITY_CHANGED, self._identity_checks(session, seq))
-
-    def _identity_covered(self, session: Session, verdict: Verdict, seq: int) -> Verdict:
-        """A pass needs embeddings spread over the session, not only where a client let them be."""
+    def _passed(self, session: Session, verdict: Verdict, frame: Frame, now_ms: int) -> Outcome:
+        """The challenge is met: decide once the identity samples are in, else wait for them."""
         if not self.settings.identity_required:
-            return verdict
-        checks = self._identity_checks(session, seq)
-        if all(check.passed for check in checks):
-            return Verdict(verdict.reason, [*verdict.checks, *checks])
-        return Verdict(Reason.IDENTITY_CHANGED, [*verdict.checks, *checks])
+            return self._decide(session, verdict, now_ms)
+        session.identity.request(frame.seq, frame.frame_offset)  # the deciding frame, if no milestone was
+        session.identity.awaiting = {"checks": [c.to_dict() for c in verdict.checks], "since_ms": now_ms}
+        if session.identity.complete:
+            return self._settle_identity(session, now_ms)
+        session.phase = IDENTITY
+        return Outcome(session)
 
-    def _identity_checks(self, session: Session, seq: int) -> list[Check]:
-        s = self.settings
-        return session.identity.checks(
-            seq, s.max_identity_distance, s.max_identity_gap_frames, s.min_identity_samples
-        )
+    def _settle_identity(self, session: Session, now_ms: int) -> Outcome:
+        """The pass stands if every sample is in and shows one person; otherwise ``IDENTITY_CHANGED``."""
+        awaiting = session.identity.awaiting or {"checks": []}
+        checks = [Check.from_dict(c) for c in awaiting["checks"]]
+        identity = session.identity.checks(self.settings.max_identity_distance)
+        reason = Reason.PASSED if all(c.passed for c in identity) else Reason.IDENTITY_CHANGED
+        return self._decide(session, Verdict(reason, [*checks, *identity]), now_ms)
 
     @staticmethod
     def _shape_jump(session: Session, face: Face) -> float:
@@ -454,6 +501,7 @@ class Verifier:
             return None
         session.phase, session.phase_started_ms = CHALLENGE, frame.received_at_ms
         session.reference, session.reference_ms = frame.face.to_dict(), frame.received_at_ms
+        session.identity.request(frame.seq, frame.frame_offset)
         session.progress = challenge_type(session.challenge.type).begin(session.challenge, frame)
         return None
 
@@ -478,7 +526,7 @@ class Verifier:
         session.pending.clear()
         session.progress, session.reference, session.last_face = {}, None, None
         session.recent_shapes = []
-        session.identity.reference = None  # decided rows are kept forever: keep them small
+        session.identity.embeddings, session.identity.awaiting = {}, None  # decided rows stay forever
         decision = Decision(
             session_id=session.session_id,
             outcome="pass" if verdict.reason is Reason.PASSED else "fail",
@@ -498,7 +546,7 @@ class Verifier:
             self._missed_check(session),
             self._missing_check(session),
             *self._continuity_checks(session),
-            *self._identity_checks(session, session.last_seq_used),
+            *session.identity.checks(s.max_identity_distance)[: 1 if session.identity.embeddings else 0],
             Check(
                 "clock_drift_ms",
                 float(session.max_clock_drift_ms),

@@ -105,7 +105,7 @@ def shell() -> tuple[VerifierShell, dict[bytes, Any], RecordingTopic]:
     table: dict[bytes, Any] = {}
     decisions = RecordingTopic(table)
     others = RecordingTopic(table)
-    return VerifierShell(Verifier(SETTINGS, KEYS), table, decisions, others, others), table, decisions
+    return VerifierShell(Verifier(SETTINGS, KEYS), table, decisions, others, others, others), table, decisions
 
 
 def expired_start() -> Message:

@@ -21,10 +21,21 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Frame:
-    """One usable frame as a challenge sees it: the single face, and the server time of the frame."""
+    """One usable frame as a challenge sees it: the single face, and the server time of the frame.
+
+    ``seq`` and ``frame_offset`` say which frame it was, for the frames a challenge names as its
+    milestones (``progress["milestones"]``): the verifier has those embedded for the identity check.
+    """
 
     face: Face
     received_at_ms: int
+    seq: int = -1
+    frame_offset: int | None = None
+
+    @property
+    def milestone(self) -> list[int | None]:
+        """How a challenge's progress records this frame as a milestone."""
+        return [self.seq, self.frame_offset]
 
 
 class ChallengeType(Protocol):

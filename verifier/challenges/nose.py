@@ -54,6 +54,8 @@ class NoseChallenge:
             "held": 0,
             "rest_best": None,
             "rest_face": None,
+            "rest_frame": None,
+            "milestones": [],  # the best resting frame, once the nose rested: embedded for identity
         }
 
     def time_limit_s(self, challenge: Challenge, settings: VerifierSettings) -> float:
@@ -84,8 +86,10 @@ class NoseChallenge:
             progress["rest_best"], progress["rest_face"] = None, None
         elif progress.get("rest_best") is None or toward > progress["rest_best"]:
             progress["rest_best"], progress["rest_face"] = toward, frame.face.to_dict()
+            progress["rest_frame"] = frame.milestone
         if progress["held"] < settings.target_hold_frames:
             return None
+        progress["milestones"] = [progress["rest_frame"]]
         rest = Frame(Face.trusted(progress["rest_face"]), frame.received_at_ms)
         return self._final_checks(progress, reference, rest, progress["rest_best"], settings)
 

@@ -76,6 +76,8 @@ class NoseSequenceChallenge:
             "origin": reference.face.to_dict(),  # the pose each step's turn is measured from
             "rest_best": None,  # None, not -inf: the progress goes through JSON
             "rest_face": None,
+            "rest_frame": None,
+            "milestones": [],  # the best resting frame of each reached target: embedded for identity
             "turns": [],  # the best rotation toward each reached target
             "rests": [],  # the best resting face of each reached target
             "worst": 0.0,
@@ -104,6 +106,7 @@ class NoseSequenceChallenge:
         progress["held"] += 1
         if progress["rest_best"] is None or toward > progress["rest_best"]:
             progress["rest_best"], progress["rest_face"] = toward, frame.face.to_dict()
+            progress["rest_frame"] = frame.milestone
         if progress["held"] < settings.target_hold_frames:
             return None
         return self._reached(progress, challenge, reference, settings)
@@ -118,6 +121,7 @@ class NoseSequenceChallenge:
     ) -> Verdict | None:
         progress["turns"].append(round(progress["rest_best"], 3))
         progress["rests"].append(progress["rest_face"])
+        progress["milestones"].append(progress["rest_frame"])
         progress["origin"] = progress["rest_face"]
         progress["step"] += 1
         progress["held"], progress["rest_best"], progress["rest_face"] = 0, None, None

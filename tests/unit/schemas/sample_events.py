@@ -20,6 +20,8 @@ from schemas.events import (
     DeadLetter,
     Decision,
     FrameMeta,
+    IdentityRequest,
+    IdentitySample,
     Observation,
     SessionEnded,
     SessionStarted,
@@ -49,7 +51,7 @@ def session_starts() -> list[SessionStarted]:
     """One signed session start per challenge type, drawn by the server."""
     return [
         ChallengeService(KEYS, ChallengePolicy(weights={name: 1.0})).start(NOW_MS, session_id=SESSION_ID)
-        for name in ("nose", "turn", "blink")
+        for name in ("nose", "turn", "blink", "nose_sequence")
     ]
 
 
@@ -58,7 +60,7 @@ def observations() -> list[Observation]:
     analysis = real_analysis()
     face = analysis.faces[0]
     meta = FrameMeta(SESSION_ID, 3, NOW_MS + 1_000)
-    one = observation_from(analysis, meta, NOW_MS + 1_040)
+    one = observation_from(analysis, meta, NOW_MS + 1_040, frame_offset=17)
     two = Observation(
         SESSION_ID, 4, NOW_MS + 1_083, NOW_MS + 1_123, one.image_width, one.image_height, (face, face), 31.5
     )
@@ -119,4 +121,14 @@ def all_events() -> list[Any]:
         *observations(),
         *decisions(),
         *dead_letters(),
+        *identity_events(),
+    ]
+
+
+def identity_events() -> list[Any]:
+    """An identity request and its two kinds of answer: an embedding, or the reason there is none."""
+    return [
+        IdentityRequest("s-identity", 4, 1234, 1_700_000_000_000),
+        IdentitySample("s-identity", 4, tuple(round(0.1 * (i % 7) - 0.3, 5) for i in range(128))),
+        IdentitySample("s-identity", 5, (), "2 faces in the frame"),
     ]

@@ -23,6 +23,7 @@ from schemas.codec import (
     MAX_EVENT_BYTES,
     decode_dead_letter,
     decode_decision,
+    decode_identity_request,
     decode_observation,
     decode_session_event,
     decode_verifier_input,
@@ -42,6 +43,8 @@ DECODERS: dict[str, tuple[Decoder, ...]] = {
     "observation": (decode_observation, decode_verifier_input),
     "decision": (decode_decision,),
     "dead_letter": (decode_dead_letter,),
+    "identity_request": (decode_identity_request,),
+    "identity_sample": (decode_verifier_input,),
 }
 
 EVENTS = all_events()
@@ -117,7 +120,7 @@ def test_decode_samples_cover_every_kind_and_every_challenge_type() -> None:
     types = {start.challenge.type for start in session_starts()}
 
     assert kinds == set(DECODERS)
-    assert types == {"nose", "turn", "blink"}
+    assert types == {"nose", "turn", "blink", "nose_sequence"}
 
 
 @pytest.mark.parametrize(
@@ -189,7 +192,12 @@ def test_decode_wrong_version_raises_unsupported_version_error(kind: str, versio
 # ---- missing fields ---------------------------------------------------------------------------
 
 # Fields a decoder reads as absent-means-null; every other field of ``to_dict`` is required.
-NULLABLE = {"observation": {"error"}, "dead_letter": {"session_id"}}
+NULLABLE = {
+    "observation": {"error", "frame_offset"},
+    "dead_letter": {"session_id"},
+    "identity_request": {"frame_offset"},
+    "identity_sample": {"error"},
+}
 NESTED_REQUIRED = [
     ("session_started", "challenge.type"),
     ("session_started", "challenge.image_width"),

@@ -14,8 +14,10 @@ from sample_events import all_events
 from schemas.codec import (
     decode_dead_letter,
     decode_decision,
+    decode_identity_request,
     decode_observation,
     decode_session_event,
+    decode_verifier_input,
     encode,
 )
 from schemas.errors import SchemaError
@@ -30,6 +32,8 @@ DECODERS = {
     "observation": decode_observation,
     "decision": decode_decision,
     "dead_letter": decode_dead_letter,
+    "identity_request": decode_identity_request,
+    "identity_sample": decode_verifier_input,
 }
 PUBLISHED = [event for event in all_events() if event.kind in KINDS]
 

@@ -11,10 +11,10 @@ a processor would send it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -24,7 +24,17 @@ from numpy.typing import NDArray
 from liveness.media import fetch_media
 from processors.landmarks import FaceAnalyzer, face_from_mesh
 from producers.challenge_service import ChallengeService
-from schemas.events import Box, Challenge, Decision, Face, Observation, SessionEnded, SessionStarted
+from schemas.events import (
+    Box,
+    Challenge,
+    Decision,
+    Face,
+    IdentityRequest,
+    IdentitySample,
+    Observation,
+    SessionEnded,
+    SessionStarted,
+)
 from schemas.tokens import TokenKeys
 from verifier.challenges import area_box
 from verifier.challenges.nose import NOSE_BOX_PX
@@ -266,32 +276,28 @@ def observation(
     )
 
 
-IDENTITY_EVERY_FRAMES = 5  # the processors' default sampling
-
-
 def identity(person: str, noise: float = 0.0, seed: int = 0) -> tuple[float, ...]:
-    """A stand-in embedding for ``person``: a fixed unit vector, optionally perturbed like a head turn.
+    """A stand-in embedding for ``person``: a fixed unit vector, perturbed like a head turn moves it.
 
     The model itself is tested on real faces in tests/unit/processors; here only the
-    session logic around the distances matters.
+    session logic around the distances matters. 0.02 of noise per dimension moves a
+    128-d unit vector by ~0.2, as a head turn moves a real embedding.
     """
-    base = np.random.default_rng(abs(hash(person)) % 2**32).normal(size=128)
+    base = np.random.default_rng(zlib.crc32(person.encode())).normal(size=128)
     vector = base / np.linalg.norm(base) + np.random.default_rng(seed).normal(scale=noise, size=128)
     return tuple(float(v) for v in vector / np.linalg.norm(vector))
 
 
-def with_identity(obs: Observation, person: str = PEOPLE[0]) -> Observation:
-    """The observation as a processor sends it: sampled frames carry the face's embedding."""
-    if len(obs.faces) != 1 or obs.seq % IDENTITY_EVERY_FRAMES:
-        return obs
-    embedded = dataclasses.replace(obs.faces[0], embedding=identity(person, 0.02, obs.seq))
-    return dataclasses.replace(obs, faces=(embedded,))
+Identity = Callable[[int], tuple[float, ...]]
 
 
-def observations(meshes: Iterable[Mesh], first_seq: int = 0, person: str = PEOPLE[0]) -> list[Observation]:
-    return [
-        with_identity(observation(first_seq + i, [face(points)]), person) for i, points in enumerate(meshes)
-    ]
+def same_person(person: str = PEOPLE[0]) -> Identity:
+    """The identity stage's answer for frame ``seq`` of a session with one person throughout."""
+    return lambda seq: identity(person, 0.02, seq)
+
+
+def observations(meshes: Iterable[Mesh], first_seq: int = 0) -> list[Observation]:
+    return [observation(first_seq + i, [face(points)]) for i, points in enumerate(meshes)]
 
 
 def started(
@@ -332,28 +338,44 @@ def play(
     verifier: Verifier | None = None,
     *,
     through_table: bool = False,
+    embeddings: Identity | None = None,
 ) -> tuple[Session | None, list[Decision]]:
     """Feed events in order (each handled at ``handled_at`` unless paired with a clock value).
 
     Returns the final session and every decision emitted. With ``through_table``
     the session is serialised and read back between events, as the streaming
-    verifier stores it.
+    verifier stores it. Identity requests are answered at once, as a fast identity
+    stage would, with ``embeddings(seq)`` (one person by default; an empty answer is
+    a frame that could not be embedded).
     """
     verifier = verifier or _default_verifier()
+    embeddings = embeddings or same_person()
     session: Session | None = None
     decisions: list[Decision] = []
-    for item in events:
-        event, now_ms = item if isinstance(item, tuple) else (item, handled_at(item))
+    queue = [item if isinstance(item, tuple) else (item, handled_at(item)) for item in events]
+    while queue:
+        event, now_ms = queue.pop(0)
         outcome: Outcome = verifier.handle(session, event, now_ms)
         session = stored(outcome.session) if through_table else outcome.session
         if outcome.decision is not None:
             decisions.append(outcome.decision)
+        answers = [_answer(request, embeddings) for request in outcome.identity_requests]
+        queue[:0] = [(answer, now_ms + 1) for answer in answers]
     return session, decisions
 
 
-def only_decision(events: Iterable[Event | tuple[Event, int]], verifier: Verifier | None = None) -> Decision:
+def _answer(request: IdentityRequest, embeddings: Identity) -> IdentitySample:
+    embedding = embeddings(request.seq)
+    return IdentitySample(request.session_id, request.seq, embedding, None if embedding else "no face")
+
+
+def only_decision(
+    events: Iterable[Event | tuple[Event, int]],
+    verifier: Verifier | None = None,
+    embeddings: Identity | None = None,
+) -> Decision:
     """The one decision a sequence of events produced (fails when there is none or more)."""
-    _, decisions = play(events, verifier)
+    _, decisions = play(events, verifier, embeddings=embeddings)
     assert len(decisions) == 1, decisions
     return decisions[0]
 

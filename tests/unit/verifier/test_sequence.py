@@ -13,20 +13,22 @@ from real_faces import (
     FRAME_WIDTH,
     KEYS,
     PEOPLE,
+    SESSION_ID,
     Mesh,
     check,
     ended,
+    handled_at,
     observations,
     only_decision,
     play,
     real_mesh,
+    same_person,
     started,
     translated,
     turned,
-    with_identity,
 )
 
-from schemas.events import Box, Challenge, Decision, Observation
+from schemas.events import Box, Challenge, Decision, IdentityRequest, IdentitySample, SessionTick
 from schemas.reasons import Reason
 from schemas.tokens import TokenError, verify_token
 from verifier.challenges import area_box, challenge_type
@@ -71,8 +73,8 @@ def visit(points: Mesh, targets: list[Box], yaw_deg: float, move: int = 12, rest
 
 
 def session(meshes: list[Mesh], challenge: Challenge = CHALLENGE, person: str = PEOPLE[0]) -> Decision:
-    frames = observations(meshes, person=person)
-    return only_decision([started(challenge), *frames, ended(frames[-1].seq)])
+    frames = observations(meshes)
+    return only_decision([started(challenge), *frames, ended(frames[-1].seq)], embeddings=same_person(person))
 
 
 @pytest.mark.parametrize("person", PEOPLE)
@@ -142,51 +144,88 @@ def test_sequence_state_through_the_table_gives_the_same_decision() -> None:
 # ---- identity ---------------------------------------------------------------------------------------
 
 
-def _swapped(frames: list[Observation], at_seq: int, other: str) -> list[Observation]:
-    """From ``at_seq`` on, the sampled frames carry another person's embedding (a cut to an accomplice)."""
-    return [with_identity(o, other) if o.seq >= at_seq and o.faces[0].embedding else o for o in frames]
+def _requests(events: list) -> list[IdentityRequest]:
+    """Every identity request a session gives rise to, in order."""
+    verifier, session, requests = Verifier(SETTINGS, KEYS), None, []
+    for event in events:
+        outcome = verifier.handle(session, event, handled_at(event))
+        session = outcome.session
+        requests.extend(outcome.identity_requests)
+    return requests
 
 
-@pytest.mark.parametrize("cut_at", [10, 25])
+def test_identity_requested_for_the_first_framed_frame_and_each_rest() -> None:
+    frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
+
+    requests = _requests([started(CHALLENGE), *frames])
+
+    seqs = [r.seq for r in requests]
+    assert len(seqs) == 1 + len(CHALLENGE.targets) and seqs == sorted(seqs)
+    assert seqs[0] == 0  # the face is framed from the first frame of these sessions
+    assert len(frames) - seqs[-1] <= 6  # the last rest: within the 4 resting frames at the end of the path
+
+
+def test_identity_pass_waits_for_the_last_sample() -> None:
+    frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
+    verifier, session = Verifier(SETTINGS, KEYS), None
+    for event in [started(CHALLENGE), *frames]:
+        outcome = verifier.handle(session, event, handled_at(event))
+        session = outcome.session
+        assert outcome.decision is None  # nothing answers the requests here
+    assert session is not None and session.phase == "identity"
+
+    late = verifier.handle(session, SessionTick(SESSION_ID, frames[-1].received_at_ms + 11_000), 0)
+    overdue = verifier.handle(session, SessionTick(SESSION_ID, 0), frames[-1].received_at_ms + 11_000)
+
+    assert late.decision is None
+    assert overdue.decision is not None and overdue.decision.reason == Reason.IDENTITY_CHANGED
+    assert check(overdue.decision, "identity_samples") == (0.0, False)
+
+
+@pytest.mark.parametrize("cut_at", [10, 25, 40])
 def test_identity_other_person_after_framing_fails_identity_changed(cut_at: int) -> None:
     frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
-    frames = _swapped(frames, cut_at, PEOPLE[1])
+    victim, accomplice = same_person(PEOPLE[0]), same_person(PEOPLE[1])
 
-    decision = only_decision([started(CHALLENGE), *frames, ended(frames[-1].seq)])
+    decision = only_decision(
+        [started(CHALLENGE), *frames, ended(frames[-1].seq)],
+        embeddings=lambda seq: victim(seq) if seq < cut_at else accomplice(seq),
+    )
 
     assert decision.reason == Reason.IDENTITY_CHANGED
     distance, passed = check(decision, "identity_distance")
     assert not passed and distance is not None and distance > SETTINGS.max_identity_distance
 
 
-def test_identity_sampled_frames_left_out_fails_at_the_pass() -> None:
-    # A client that drops every sampled frame after the first: within the missing-frame allowance,
-    # but nothing compares the face that did the motion with the one that was framed.
+def test_identity_frames_that_cannot_be_embedded_never_pass() -> None:
     frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
-    kept = [o for o in frames if o.seq == 0 or not o.faces[0].embedding]
 
-    decision = only_decision([started(CHALLENGE), *kept, ended(kept[-1].seq)], _lenient_gaps())
-
-    assert decision.reason == Reason.IDENTITY_CHANGED
-    gap, passed = check(decision, "identity_gap_frames")
-    assert not passed and gap is not None and gap > SETTINGS.max_identity_gap_frames
-
-
-def test_identity_no_embeddings_at_all_never_passes() -> None:
-    meshes = visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG)
-    bare = [
-        dataclasses.replace(o, faces=(dataclasses.replace(o.faces[0], embedding=()),))
-        for o in observations(meshes)
-    ]
-
-    decision = only_decision([started(CHALLENGE), *bare, ended(bare[-1].seq)])
+    decision = only_decision([started(CHALLENGE), *frames, ended(frames[-1].seq)], embeddings=lambda seq: ())
 
     assert decision.reason == Reason.IDENTITY_CHANGED
     assert check(decision, "identity_samples") == (0.0, False)
 
 
-def _lenient_gaps() -> Verifier:
-    return Verifier(dataclasses.replace(SETTINGS, max_missing_frames=40, reorder_window=2), KEYS)
+def test_identity_samples_of_one_person_pass_with_the_distance_reported() -> None:
+    frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
+
+    decision = only_decision([started(CHALLENGE), *frames, ended(frames[-1].seq)])
+
+    assert decision.reason == Reason.PASSED
+    distance, passed = check(decision, "identity_distance")
+    assert passed and distance is not None and 0 < distance <= SETTINGS.max_identity_distance
+    assert check(decision, "identity_samples") == (4.0, True)
+
+
+def test_identity_unasked_or_repeated_samples_change_nothing() -> None:
+    frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
+    forged = IdentitySample(SESSION_ID, 7, same_person(PEOPLE[1])(7))
+    forged_at = frames[19].received_at_ms + 10
+    events = [started(CHALLENGE), *frames[:20], (forged, forged_at), *frames[20:], ended(frames[-1].seq)]
+
+    decision = only_decision(events)
+
+    assert decision.reason == Reason.PASSED
 
 
 # ---- drawing ----------------------------------------------------------------------------------------

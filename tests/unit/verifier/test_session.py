@@ -151,12 +151,7 @@ def test_verifier_frames_of_another_size_scaled_to_challenge_size() -> None:
     # The client declared 640x480 but sends 1280x960 frames: the same motion, twice the pixels.
     big = [scaled(translated(m, 320.0, 240.0), 2.0) for m in nose_path(real_mesh(), CHALLENGE, TURN_DEG)]
     frames = [
-        dataclasses.replace(
-            o,
-            image_width=1280,
-            image_height=960,
-            faces=(dataclasses.replace(face(m), embedding=o.faces[0].embedding),),
-        )
+        dataclasses.replace(o, image_width=1280, image_height=960, faces=(face(m),))
         for o, m in zip(observations(big), big, strict=True)
     ]
 
