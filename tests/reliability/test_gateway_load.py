@@ -17,7 +17,7 @@ from liveness.gateway_load import GatewayHarness, LoadReport, format_report, run
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 STREAMS = 150
-FRAMES = 50  # 5 s at 10 fps
+FRAMES = 40  # 4 s at 10 fps; started over 2 s, so all 150 stream at once for 2 s
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def _check(report: LoadReport, reports: list[LoadReport]) -> None:
     assert report.refused_4429 == 0
     assert set(report.close_codes) == {"1000"}, report.close_codes
     assert (report.undecided, report.decided_twice) == (0, 0)
-    assert report.frames_sent == STREAMS * FRAMES
+    assert report.frames_sent > STREAMS * FRAMES // 2  # a stream decided early stops sending
 
 
 def test_gateway_150_genuine_streams_none_refused_each_decided_once(
@@ -51,4 +51,4 @@ def test_gateway_150_streams_broker_paused_2_s_client_never_blamed(
     harness: GatewayHarness, reports: list[LoadReport]
 ) -> None:
     """The broker is stopped (SIGSTOP) for 2 s while every stream is sending: our stall, not theirs."""
-    _check(asyncio.run(run_load(harness, "broker paused 2 s", STREAMS, FRAMES, pause=(4.0, 2.0))), reports)
+    _check(asyncio.run(run_load(harness, "broker paused 2 s", STREAMS, FRAMES, pause=(2.0, 2.0))), reports)
