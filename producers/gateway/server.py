@@ -321,12 +321,16 @@ class FrameStream:
         """
         sender = asyncio.create_task(self._send(publisher))
         reader = asyncio.create_task(self.receive())
-        await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
-        if not reader.done():  # the sender failed: the stream ends with its refusal
-            reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-        self.queue.put_nowait(_Close())
-        await asyncio.gather(sender, return_exceptions=True)
+        try:
+            await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():  # the sender failed: the stream ends with its refusal
+                reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            self.queue.put_nowait(_Close())
+            await asyncio.gather(sender, return_exceptions=True)
+        finally:  # the handler itself cancelled (server shutting down): stop both
+            for task in (reader, sender):
+                task.cancel()
         return _refusal_of(sender) or _refusal_of(reader)
 
     async def receive(self) -> None:
