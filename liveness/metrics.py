@@ -87,6 +87,19 @@ GATEWAY_FRAMES = Counter(
     "liveness_gateway_frames", "Frames the gateway received, by result (published, rejected)", ["result"]
 )
 GATEWAY_CONNECTIONS = Gauge("liveness_gateway_connections", "Open client connections (WebSocket)")
+GATEWAY_SESSIONS_REFUSED = Counter(
+    "liveness_gateway_sessions_refused",
+    "Session creations refused, by reason (address_rate, global_rate, registry_full)",
+    ["reason"],
+)
+GATEWAY_REGISTRY = Gauge("liveness_gateway_registry_sessions", "Live sessions the gateway remembers")
+GATEWAY_STREAMS_REFUSED = Counter(
+    "liveness_gateway_streams_refused", "Streams closed with a refusal, by close code", ["code"]
+)
+GATEWAY_PUBLISH_PAUSES = Counter(
+    "liveness_gateway_publish_pauses",
+    "Times a stream stopped reading its socket because its frames waited for Kafka (our back-pressure)",
+)
 
 _ONE_FACE = "ONE_FACE"
 
@@ -157,6 +170,23 @@ def gateway_session_started() -> None:
 def gateway_frame(result: str) -> None:
     """A frame reached the gateway; ``result`` is ``published`` or ``rejected``."""
     GATEWAY_FRAMES.labels(result).inc()
+
+
+def gateway_session_refused(reason: str, registry_sessions: int) -> None:
+    GATEWAY_SESSIONS_REFUSED.labels(reason).inc()
+    GATEWAY_REGISTRY.set(registry_sessions)
+
+
+def gateway_registry_size(sessions: int) -> None:
+    GATEWAY_REGISTRY.set(sessions)
+
+
+def gateway_stream_refused(close_code: int) -> None:
+    GATEWAY_STREAMS_REFUSED.labels(str(close_code)).inc()
+
+
+def gateway_publish_paused() -> None:
+    GATEWAY_PUBLISH_PAUSES.inc()
 
 
 def gateway_connection_opened() -> None:

@@ -21,13 +21,17 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024  # matches the broker's message.max.bytes
 class SessionPublisher:
     """An idempotent producer (acks=all) for the sessions and frames topics."""
 
-    def __init__(self, kafka: KafkaSettings, linger_ms: int = 5) -> None:
+    def __init__(self, kafka: KafkaSettings, linger_ms: int = 5, max_batch_bytes: int = 16384) -> None:
+        # aiokafka keeps one batch per partition and one request per broker in flight: a
+        # frame larger than the batch waits for the previous one's round trip. A publisher
+        # of many concurrent streams needs batches that hold many frames.
         self._topics = kafka.topics
         self._producer = AIOKafkaProducer(
             **kafka.client_options(),
             acks="all",
             enable_idempotence=True,
             linger_ms=linger_ms,
+            max_batch_size=max_batch_bytes,
             max_request_size=MAX_REQUEST_BYTES,
         )
 

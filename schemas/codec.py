@@ -20,6 +20,7 @@ from schemas.events import (
     SessionStarted,
     SessionTick,
 )
+from schemas.limits import MAX_CAPTURED_AT_MS, MAX_ID_CHARS, MAX_SEQ
 
 FRAME_SCHEMA = f"frame/{SCHEMA_VERSION}".encode()
 MAX_EVENT_BYTES = 256 * 1024  # observations are ~2 KB; anything this large is hostile
@@ -115,6 +116,11 @@ def parse_frame_headers(headers: Iterable[tuple[str, bytes]] | dict[str, bytes] 
         captured_at_ms = int(items["captured-at-ms"])
     except (KeyError, ValueError, TypeError, UnicodeDecodeError, AttributeError) as exc:
         raise SchemaError(f"bad frame headers: {exc!r}") from None
-    if not session_id or len(session_id) > 256 or not 0 <= seq < 2**31 or not 0 <= captured_at_ms < 2**53:
+    if (
+        not session_id
+        or len(session_id) > MAX_ID_CHARS
+        or not 0 <= seq <= MAX_SEQ
+        or not 0 <= captured_at_ms <= MAX_CAPTURED_AT_MS
+    ):
         raise SchemaError("frame header out of range")
     return FrameMeta(session_id=session_id, seq=seq, captured_at_ms=captured_at_ms)

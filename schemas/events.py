@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.errors import SchemaError, UnsupportedVersionError
+from schemas.limits import MAX_INT
 from schemas.reasons import DeadLetterReason, Reason
 
 SCHEMA_VERSION = 1
@@ -103,7 +104,7 @@ def _int(data: Mapping[str, Any], key: str, *, minimum: int = 0) -> int:
     value = _require(data, key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise SchemaError(f"field {key!r} must be an integer")
-    if value < minimum or value > 2**53:
+    if value < minimum or value > MAX_INT:
         raise SchemaError(f"field {key!r} out of range: {value}")
     return value
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from schemas import limits
 from schemas.events import (
     CHALLENGE_TYPES,
     LANDMARK_SUBSET,
@@ -47,7 +48,7 @@ KINDS = (
 
 # The decoders' bounds (schemas.events): integers are non-negative and at most 2**53
 # (exact in a double), other numbers finite and within +-1e9.
-MAX_INT = 2**53
+MAX_INT = limits.MAX_INT
 MAX_NUMBER = 1e9
 MAX_ID_CHARS = 256
 MAX_TOKEN_CHARS = 1024

@@ -71,8 +71,7 @@ def issue_token(keys: TokenKeys, session_id: str, challenge: Challenge, expires_
     return f"{_b64(payload)}.{_b64(_sign(keys.current, payload))}"
 
 
-def verify_token(keys: TokenKeys, token: str, session_id: str, challenge: Challenge, now_ms: int) -> int:
-    """Check a token against the session and challenge; return its expiry or raise ``TokenError``."""
+def _signed_claims(keys: TokenKeys, token: str, now_ms: int) -> object:
     try:
         payload_text, signature_text = token.split(".")
         payload, signature = _unb64(payload_text), _unb64(signature_text)
@@ -81,6 +80,28 @@ def verify_token(keys: TokenKeys, token: str, session_id: str, challenge: Challe
         raise TokenError("malformed token") from None
     if not any(hmac.compare_digest(_sign(key, payload), signature) for key in keys.accepted(now_ms)):
         raise TokenError("bad signature")
+    return claims
+
+
+def signed_expiry(keys: TokenKeys, token: str, session_id: str, now_ms: int) -> int | None:
+    """The expiry an authentic token of ``session_id`` carries, else ``None``; the challenge is not checked.
+
+    Enough to tell the token's holder that the session expired once nothing
+    else about the session is remembered.
+    """
+    try:
+        claims = _signed_claims(keys, token, now_ms)
+    except TokenError:
+        return None
+    if not isinstance(claims, dict) or claims.get("sid") != session_id:
+        return None
+    expires_at_ms = claims.get("exp")
+    return expires_at_ms if isinstance(expires_at_ms, int) else None
+
+
+def verify_token(keys: TokenKeys, token: str, session_id: str, challenge: Challenge, now_ms: int) -> int:
+    """Check a token against the session and challenge; return its expiry or raise ``TokenError``."""
+    claims = _signed_claims(keys, token, now_ms)
     if not isinstance(claims, dict) or claims.get("sid") != session_id:
         raise TokenError("token is for another session")
     if claims.get("ch") != challenge_digest(challenge):

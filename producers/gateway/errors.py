@@ -12,8 +12,10 @@ LivenessError (schemas.errors)
     ├── WrongFrameSize       4422  the JPEG's dimensions are not the challenge's image size
     ├── RateExceeded         4429  frames faster than the rate limit (burst included)
     ├── TooManyFrames        4429  more frames than a session may send
+    ├── TooManyStreams       4429  this client address has its share of the process's streams open
     ├── GatewayBusy          1013  too many concurrent streams, or Kafka not connected yet
     └── Unavailable          1011  a frame or an event could not be published to Kafka
+└── RegistryFull             (HTTP 503) every remembered session is live: no room for a new one
 
 Close codes 4000 + an HTTP status read the same way as that status; 1013 and
 1011 are the WebSocket protocol's own "try again later" and "server error".
@@ -90,6 +92,11 @@ class TooManyFrames(Refusal):
     close_code = 4429
 
 
+class TooManyStreams(Refusal):
+    reason_code = "TOO_MANY_STREAMS"
+    close_code = 4429
+
+
 class GatewayBusy(Refusal):
     reason_code = "BUSY"
     close_code = 1013
@@ -98,3 +105,7 @@ class GatewayBusy(Refusal):
 class Unavailable(Refusal):
     reason_code = "UNAVAILABLE"
     close_code = 1011
+
+
+class RegistryFull(LivenessError):
+    """Every session the process remembers is still live; a new one is refused rather than one forgotten."""

@@ -52,6 +52,17 @@ class FrameGate:
         captured_at_ms = wall_ms if message.captured_at_ms is None else message.captured_at_ms
         return FrameMeta(self.session_id, message.seq, captured_at_ms)
 
+    def paused(self, span_ms: float) -> None:
+        """The gateway did not read the stream for ``span_ms`` (its own back-pressure).
+
+        Neither the rate nor the stream time counts that span against the
+        client: the frames it sent meanwhile arrive together afterwards, and
+        the bucket is credited what the span at the rate allows, so they pass
+        as they would have had each been read when it was sent.
+        """
+        self.opened_ms += max(0.0, span_ms)
+        self.bucket.credit(span_ms)
+
     def end(self) -> None:
         if self.ended:
             raise Refusal("the stream has already ended")

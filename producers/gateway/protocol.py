@@ -18,12 +18,11 @@ import orjson
 
 from producers.gateway.errors import FrameTooLarge, Refusal
 from producers.gateway.settings import GatewayLimits
+from schemas.limits import MAX_CAPTURED_AT_MS, MAX_SEQ
 
 SEQ_BYTES = 4
 HEADER_START = b"{"
 HEADER_END = b"\n"
-MAX_SEQ = 2**31 - 1  # the frame headers' own bound (schemas.codec)
-MAX_TIME_MS = 2**53
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,8 @@ def _split_header(rest: bytes, limits: GatewayLimits) -> tuple[int | None, bytes
     if set(header) - {"captured_at_ms"}:
         raise Refusal(f"frame header may only carry captured_at_ms, got {sorted(header)}")
     captured_at_ms = header.get("captured_at_ms")
-    if captured_at_ms is not None and not _int_within(captured_at_ms, 0, MAX_TIME_MS):
-        raise Refusal("captured_at_ms must be a non-negative integer of milliseconds")
+    if captured_at_ms is not None and not _int_within(captured_at_ms, 0, MAX_CAPTURED_AT_MS):
+        raise Refusal(f"captured_at_ms must be a non-negative integer of ms, at most {MAX_CAPTURED_AT_MS}")
     return captured_at_ms, rest[end + 1 :]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -28,10 +29,21 @@ from aiokafka.errors import KafkaError
 from liveness import logs, metrics
 from liveness.config import KafkaSettings
 from producers.challenge_service import ChallengePolicy, ChallengeService
-from producers.gateway.errors import GatewayBusy, IdleStream, Refusal, Unavailable
+from producers.gateway import logsafe
+from producers.gateway.admission import CreationLimiter, StreamSlots, address_key
+from producers.gateway.deadline import StreamDeadline
+from producers.gateway.errors import (
+    GatewayBusy,
+    IdleStream,
+    Refusal,
+    RegistryFull,
+    TooManyStreams,
+    Unavailable,
+)
 from producers.gateway.feedback import FeedbackTracker, decision_message, poll_response
 from producers.gateway.feeds import Event, KafkaFeeds
 from producers.gateway.frames import FrameGate
+from producers.gateway.logsafe import loggable
 from producers.gateway.protocol import (
     max_message_bytes,
     parse_control_message,
@@ -41,7 +53,7 @@ from producers.gateway.protocol import (
 from producers.gateway.registry import DecisionCache, GatewaySession, SessionRegistry, admit_stream
 from producers.gateway.settings import GatewayLimits, GatewaySettings
 from producers.publisher import SessionPublisher, now_ms
-from schemas.events import Challenge, Decision, SessionEnded
+from schemas.events import Challenge, Decision, FrameMeta, SessionEnded
 from schemas.tokens import TokenKeys
 
 log = logging.getLogger(__name__)
@@ -51,8 +63,9 @@ log = logging.getLogger(__name__)
 ChallengeSource = Callable[[int, int], Challenge]
 
 CONNECT_RETRY_S = 2.0
-DECISION_WAIT_S = 30.0  # after the client's end: the verifier decides within seconds
-HEARTBEAT_S = 20.0
+# Frames of every stream share the producer's one batch per partition: 1 MiB holds ~50
+# frames of 20 KB, under the frames topic's max.message.bytes (2 MiB).
+PUBLISH_BATCH_BYTES = 1024 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
@@ -88,11 +101,11 @@ class Gateway:
         self.limits = settings.limits
         self.challenge_source = challenge_source or self.service.draw
         self.cache = DecisionCache(settings.decision_cache_size)
-        keep_ms = int(self.limits.max_stream_s * 1000)
-        self.registry = SessionRegistry(self.limits.max_sessions, keep_after_expiry_ms=keep_ms)
+        self.registry = SessionRegistry(self.limits.max_sessions)
+        self.creations = CreationLimiter(self.limits, _monotonic_ms())
+        self.slots = StreamSlots(self.limits.max_streams, self.limits.max_streams_per_address)
         self.publisher: SessionPublisher | None = None
         self.feeds: KafkaFeeds | None = None
-        self.streams = 0
 
     @property
     def ready(self) -> bool:
@@ -109,7 +122,7 @@ class Gateway:
 
     async def _keep_connected(self) -> None:
         while True:
-            publisher = SessionPublisher(self.kafka)
+            publisher = SessionPublisher(self.kafka, max_batch_bytes=PUBLISH_BATCH_BYTES)
             feeds = KafkaFeeds(self.kafka, self.cache, self.settings.decision_lookback_s)
             try:
                 await publisher.start()
@@ -134,6 +147,9 @@ class Gateway:
             size = parse_session_request(await request.read(), self.limits)
         except Refusal as exc:
             return _json({"error": exc.reason_code, "detail": str(exc)}, 400)
+        refused = self._creation_refusal(address_key(request.remote))
+        if refused is not None:
+            return refused
         width = size.width if size else self.policy.image_width
         height = size.height if size else self.policy.image_height
         started = self.service.start(now_ms(), challenge=self.challenge_source(width, height))
@@ -142,8 +158,12 @@ class Gateway:
         except KafkaError as exc:  # the session does not exist until the verifier can know it
             log.warning("could not publish session start: %r", exc)
             return _json({"error": "UNAVAILABLE", "detail": "could not publish the session start"}, 503)
-        self.registry.add(started, now_ms())
+        try:
+            self.registry.add(started, now_ms())
+        except RegistryFull:  # filled by creations running meanwhile; the verifier expires this one
+            return self._registry_full()
         metrics.gateway_session_started()
+        metrics.gateway_registry_size(len(self.registry))
         body = {
             "session_id": started.session_id,
             "challenge": started.challenge.to_dict(),
@@ -154,6 +174,28 @@ class Gateway:
             "limits": self.limits.public(),
         }
         return _json(body, 201)
+
+    def _creation_refusal(self, address: str) -> web.Response | None:
+        """429 when this address or everyone creates too fast, 503 when every remembered session is live."""
+        throttled = self.creations.admit(address, _monotonic_ms())
+        if throttled is not None:
+            metrics.gateway_session_refused(f"{throttled.scope}_rate", len(self.registry))
+            who = "from your address" if throttled.scope == "address" else "on this gateway"
+            detail = f"too many sessions created {who}; retry in {throttled.retry_after_s} s"
+            response = _json({"error": "RATE_LIMITED", "detail": detail}, 429)
+            response.headers["Retry-After"] = str(throttled.retry_after_s)
+            return response
+        if not self.registry.has_room(now_ms()):
+            return self._registry_full()
+        return None
+
+    def _registry_full(self) -> web.Response:
+        metrics.gateway_session_refused("registry_full", len(self.registry))
+        retry_after_s = max(1, math.ceil(self.registry.room_in_ms(now_ms()) / 1000))
+        detail = f"this gateway holds {self.limits.max_sessions} live sessions; retry in {retry_after_s} s"
+        response = _json({"error": "FULL", "detail": detail}, 503)
+        response.headers["Retry-After"] = str(retry_after_s)
+        return response
 
     async def poll(self, request: web.Request) -> web.Response:
         return _json(poll_response(self.cache.get(request.match_info["session_id"])))
@@ -176,91 +218,191 @@ class Gateway:
     # ---- the stream ---------------------------------------------------------------------
 
     async def stream(self, request: web.Request) -> web.WebSocketResponse:
-        logs.bind_session(request.match_info["session_id"])  # this handler's task logs with the session id
+        # This handler's task logs with the session id; the path is the client's text, escaped.
+        logs.bind_session(loggable(request.match_info["session_id"]))
         # Twice the largest valid message: anything up to that gets our own clear refusal,
         # anything beyond is cut by aiohttp itself (close code 1009).
-        ws = web.WebSocketResponse(max_msg_size=2 * max_message_bytes(self.limits), heartbeat=HEARTBEAT_S)
+        ws = web.WebSocketResponse(
+            max_msg_size=2 * max_message_bytes(self.limits), heartbeat=self.limits.heartbeat_s
+        )
         await ws.prepare(request)
+        address = address_key(request.remote)
         try:
-            session = self._admit(request)
+            session = self._admit(request, address)
         except Refusal as exc:
             await _refuse(ws, exc)
             return ws
-        self.streams += 1
+        self.slots.open(address)
         metrics.gateway_connection_opened()
         try:
             await self._serve(ws, session)
         finally:
-            self.streams -= 1
+            self.slots.close(address)
             metrics.gateway_connection_closed()
         return ws
 
-    def _admit(self, request: web.Request) -> GatewaySession:
-        if self.streams >= self.limits.max_streams:
+    def _admit(self, request: web.Request, address: str) -> GatewaySession:
+        refusal = self.slots.refusal(address)
+        if refusal == "total":
             raise GatewayBusy(f"this gateway serves {self.limits.max_streams} streams already; retry later")
+        if refusal == "address":
+            raise TooManyStreams(
+                f"{self.limits.max_streams_per_address} streams from your address are open; close one first"
+            )
         if not self.ready:
             raise GatewayBusy("not connected to Kafka yet; retry later")
         token = request.query.get("token", "")
         return admit_stream(self.registry, self.keys, request.match_info["session_id"], token, now_ms())
 
     async def _serve(self, ws: web.WebSocketResponse, session: GatewaySession) -> None:
-        started, feeds, publisher = session.started, self.feeds, self.publisher
+        started, feeds, publisher, limits = session.started, self.feeds, self.publisher, self.limits
         assert feeds is not None and publisher is not None
+        opened_ms = _monotonic_ms()
         stream = FrameStream(
-            ws, FrameGate(started.session_id, started.challenge, self.limits, _monotonic_ms())
+            ws,
+            FrameGate(started.session_id, started.challenge, limits, opened_ms),
+            StreamDeadline(limits.idle_timeout_s, limits.end_wait_s, opened_ms),
+            limits,
         )
         pusher = asyncio.create_task(_push(ws, feeds.subscribe(started.session_id), started.challenge))
         try:
-            await stream.receive(publisher, self.limits)
-        except Refusal as exc:
-            # The frames admitted before the refusal reach the broker before the client hears
-            # the close, so what the client was told was accepted is durable by then.
-            await asyncio.gather(*stream.in_flight, return_exceptions=True)
-            await _refuse(ws, exc)
+            # The frames admitted before a refusal reach the broker before the client hears
+            # the close (``run`` returns once they are acknowledged), so what the client was
+            # told was accepted is durable by then.
+            refusal = await stream.run(publisher)
+            if refusal is not None:
+                await _refuse(ws, refusal)
         finally:
             feeds.unsubscribe(started.session_id)
             pusher.cancel()
             await asyncio.gather(pusher, return_exceptions=True)
             await stream.end_quietly(publisher)
         if not ws.closed:
-            detail = f"ended; no decision within {DECISION_WAIT_S:g} s: poll GET /sessions/{{id}}"
+            detail = f"ended; no decision within {limits.end_wait_s:g} s: poll GET /sessions/{{id}}"
             await ws.close(code=1000, message=detail.encode())
 
 
-class FrameStream:
-    """One open stream: its frame gate, the frames still in flight, and whether its end is published."""
+class _End:
+    """Queued after a stream's last frame: publish the session's end once the frames are in."""
 
-    def __init__(self, ws: web.WebSocketResponse, gate: FrameGate) -> None:
-        self.ws, self.gate = ws, gate
+
+class _Close:
+    """Queued when reading is over: hand over what is queued, wait for the acknowledgements, stop."""
+
+
+Outgoing = tuple[FrameMeta, bytes] | _End | _Close
+
+
+class FrameStream:
+    """One open stream: a reader that judges the client's messages, a sender that publishes them.
+
+    The reader never waits for Kafka. It reads each message as it arrives, so
+    the rate limit sees the client's own pacing, and hands admitted frames to
+    the sender through a queue of ``publish_queue_frames``. When Kafka is slower
+    than the client and the queue is full, the reader stops reading (TCP pushes
+    back on the client) and the time it stopped is not counted against the
+    client: not by the rate limit, not by the stream time, not by the idle limit.
+    """
+
+    def __init__(
+        self, ws: web.WebSocketResponse, gate: FrameGate, deadline: StreamDeadline, limits: GatewayLimits
+    ) -> None:
+        self.ws, self.gate, self.deadline, self.limits = ws, gate, deadline, limits
+        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue()  # bounded by ``_enqueue``
+        self._taken = asyncio.Event()
         self.in_flight: list[asyncio.Future[object]] = []
         self.end_published = False
+        self.broken = False
 
-    async def receive(self, publisher: SessionPublisher, limits: GatewayLimits) -> None:
-        """Read messages until the socket closes; raise a ``Refusal`` at the first bad one."""
+    async def run(self, publisher: SessionPublisher) -> Refusal | None:
+        """Read and publish until the stream is over; the refusal that ended it, if any.
+
+        Returns once every admitted frame is acknowledged by the broker.
+        """
+        sender = asyncio.create_task(self._send(publisher))
+        reader = asyncio.create_task(self.receive())
+        try:
+            await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():  # the sender failed: the stream ends with its refusal
+                reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            self.queue.put_nowait(_Close())
+            await asyncio.gather(sender, return_exceptions=True)
+        finally:  # the handler itself cancelled (server shutting down): stop both
+            for task in (reader, sender):
+                task.cancel()
+        return _refusal_of(sender) or _refusal_of(reader)
+
+    async def receive(self) -> None:
+        """Read messages until the socket closes or the deadline passes; raise a ``Refusal`` at a bad one."""
         while True:
-            timeout_s = DECISION_WAIT_S if self.gate.ended else limits.idle_timeout_s
             try:
-                message = await self.ws.receive(timeout=timeout_s)
+                # Pings and pongs are answered inside ``receive`` and do not move this deadline.
+                async with asyncio.timeout(self.deadline.remaining_s(_monotonic_ms())):
+                    message = await self.ws.receive()
             except TimeoutError:
-                if self.gate.ended:
+                if self.deadline.ended:
                     return
-                raise IdleStream(f"no message for {timeout_s:g} s") from None
+                raise IdleStream(f"no message for {self.limits.idle_timeout_s:g} s") from None
+            arrived_ms = _monotonic_ms()
             if message.type == WSMsgType.BINARY:
+                self.deadline.heard(arrived_ms)
                 try:
-                    frame = parse_frame_message(message.data, limits)
-                    meta = self.gate.admit(frame, _monotonic_ms(), now_ms())
+                    frame = parse_frame_message(message.data, self.limits)
+                    meta = self.gate.admit(frame, arrived_ms, now_ms())
                 except Refusal:
                     metrics.gateway_frame("rejected")
                     raise
-                self.in_flight.append(await publisher.send_frame(meta, frame.jpeg))
-                metrics.gateway_frame("published")
-                self._check_deliveries()
+                await self._enqueue((meta, frame.jpeg))
             elif message.type == WSMsgType.TEXT:
                 parse_control_message(message.data)
                 self.gate.end()
-                await self.end(publisher)
+                self.deadline.end(arrived_ms)
+                self.queue.put_nowait(_End())
             else:  # CLOSE, CLOSING, CLOSED, ERROR: the client or the pusher ended the stream
                 return
+
+    async def _enqueue(self, frame: tuple[FrameMeta, bytes]) -> None:
+        """Queue a frame for the sender; while the queue is full, stop reading (our back-pressure)."""
+        if self.queue.qsize() >= self.limits.publish_queue_frames:
+            metrics.gateway_publish_paused()
+            paused_ms = _monotonic_ms()
+            while self.queue.qsize() >= self.limits.publish_queue_frames:
+                self._taken.clear()
+                await self._taken.wait()
+            span_ms = _monotonic_ms() - paused_ms
+            self.gate.paused(span_ms)
+            self.deadline.paused(span_ms)
+        self.queue.put_nowait(frame)
+
+    async def _send(self, publisher: SessionPublisher) -> None:
+        """Hand queued frames to Kafka in order; publish the end when it comes; raise ``Unavailable``."""
+        try:
+            await self._send_queued(publisher)
+        except Unavailable:
+            self.broken = True  # frames admitted after the failure were never sent: no end for them
+            raise
+
+    async def _send_queued(self, publisher: SessionPublisher) -> None:
+        while True:
+            item = await self.queue.get()
+            self._taken.set()
+            if isinstance(item, _Close):
+                break
+            if isinstance(item, _End):
+                await self.end(publisher)
+                continue
+            meta, jpeg = item
+            try:
+                self.in_flight.append(await publisher.send_frame(meta, jpeg))
+            except Exception as exc:
+                raise Unavailable(f"could not publish a frame: {exc!r}") from None
+            metrics.gateway_frame("published")
+            self._check_deliveries()
+        try:
+            await asyncio.gather(*self.in_flight)
+        except Exception as exc:
+            raise Unavailable(f"could not publish a frame: {exc!r}") from None
 
     def _check_deliveries(self) -> None:
         """Forget delivered frames; a frame the broker refused ends the stream."""
@@ -272,8 +414,8 @@ class FrameStream:
     async def end(self, publisher: SessionPublisher) -> None:
         """Publish the session's end once its frames are in, so the verifier decides without waiting."""
         last_seq = self.gate.last_seq
-        if last_seq is None or self.end_published:
-            return  # no frame: the verifier settles the session at its expiry
+        if last_seq is None or self.end_published or self.broken:
+            return  # no frame (or frames lost): the verifier settles the session by its own clock
         self.end_published = True
         try:
             await asyncio.gather(*self.in_flight)
@@ -287,6 +429,16 @@ class FrameStream:
             await self.end(publisher)
         except Unavailable as exc:
             log.warning("session %s: %s", self.gate.session_id, exc)
+
+
+def _refusal_of(task: asyncio.Task[None]) -> Refusal | None:
+    """The refusal a finished task raised; any other exception is a bug and propagates."""
+    if task.cancelled() or task.exception() is None:
+        return None
+    exc = task.exception()
+    if isinstance(exc, Refusal):
+        return exc
+    raise exc  # type: ignore[misc]
 
 
 async def _push(ws: web.WebSocketResponse, queue: asyncio.Queue[Event], challenge: Challenge) -> None:
@@ -305,7 +457,10 @@ async def _push(ws: web.WebSocketResponse, queue: asyncio.Queue[Event], challeng
 
 
 async def _refuse(ws: web.WebSocketResponse, refusal: Refusal) -> None:
+    # The refusal's text may quote the request (a session id from the path); the logger's
+    # filter escapes it (``logsafe``), as it does every gateway log line.
     log.info("stream refused (%s): %s", refusal.reason_code, refusal)
+    metrics.gateway_stream_refused(refusal.close_code)
     if not ws.closed:
         await ws.close(code=refusal.close_code, message=refusal.close_reason.encode())
 
@@ -322,17 +477,25 @@ async def security_headers(
 
 
 class PathAccessLogger(AbstractAccessLogger):
-    """Access log without the query string: the stream URL carries the session's token."""
+    """Access log without the query string (the stream URL carries the session's token).
+
+    The path and method are the client's text: control characters are escaped,
+    so a path cannot end the line and forge another.
+    """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %.1f ms',
-            request.remote,
-            request.method,
-            request.path,
+            loggable(request.remote),
+            loggable(request.method),
+            loggable(request.path),
             response.status,
             time * 1000,
         )
+
+
+# How the gateway's aiohttp server is run (``web.run_app``, or a test's ``TestServer``).
+SERVER_OPTIONS: dict[str, Any] = {"access_log_class": PathAccessLogger}
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -352,6 +515,7 @@ def make_app(
     challenge; leave it ``None`` in production.
     """
     settings = settings or GatewaySettings()
+    logsafe.install()
     gateway = Gateway(kafka, keys, policy or ChallengePolicy(), settings, challenge_source)
     app = web.Application(client_max_size=settings.limits.max_body_bytes, middlewares=[security_headers])
     app[GATEWAY] = gateway
@@ -372,4 +536,4 @@ def run_gateway(
 ) -> None:
     """Serve until interrupted (the ``liveness gateway`` command)."""
     app = make_app(kafka, keys, policy, settings)
-    web.run_app(app, host=settings.host, port=settings.port, access_log_class=PathAccessLogger)
+    web.run_app(app, host=settings.host, port=settings.port, **SERVER_OPTIONS)

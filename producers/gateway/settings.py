@@ -20,12 +20,34 @@ class GatewayLimits:
     max_frames: int = 300  # the verifier's own max_frames: more could never be judged
     max_stream_s: float = 45.0  # the verifier gives up at 30 s of frames; the margin is for slow starts
     idle_timeout_s: float = 15.0  # the verifier settles a silent session after the same time
+    # After the client's end, how long the stream waits for the decision; the verifier
+    # decides within seconds once the observations are in.
+    end_wait_s: float = 30.0
+    # WebSocket pings find dead connections; they never keep a stream open (idle and
+    # end wait count only the client's own messages).
+    heartbeat_s: float = 20.0
     min_image_side: int = 120
     max_image_side: int = 1280
     max_header_bytes: int = 256  # the optional JSON header of a frame message
     max_body_bytes: int = 4 * 1024  # POST /sessions carries two integers
     max_streams: int = 200  # concurrent WebSocket streams per gateway process
-    max_sessions: int = 10_000  # created sessions kept in memory until they expire
+    # One person streams one session at a time; the margin is for people behind one NAT.
+    # With it, a single client cannot hold more than 1/20 of a process's slots.
+    max_streams_per_address: int = 10
+    # Created sessions kept until they expire (180 s); a full registry refuses new sessions
+    # (503) rather than forget a live one. 10,000 covers the global creation rate below.
+    max_sessions: int = 10_000
+    # Session creation, per client address: a person retrying now and then, a NAT of a few.
+    sessions_per_address_per_s: float = 0.5
+    session_burst_per_address: int = 10
+    # Session creation, all clients: 50/s for the 180 s start window is 9,000 < max_sessions,
+    # so the registry fills only if clients are pooled behind many addresses at once.
+    sessions_per_s: float = 50.0
+    session_burst: int = 200
+    # Frames admitted but not yet handed to Kafka, per stream. When Kafka is slower than the
+    # client, the gateway stops reading that socket (TCP pushes back on the client) rather
+    # than buffer more; the time it does not read is not counted against the client.
+    publish_queue_frames: int = 10
 
     def public(self) -> dict[str, float | int]:
         """The limits a client needs to know to stay within them."""

@@ -41,3 +41,32 @@ def test_token_bucket_clock_going_back_gives_no_tokens() -> None:
 def test_token_bucket_invalid_settings_raise(rate: float, capacity: int) -> None:
     with pytest.raises(ValueError):
         TokenBucket(rate, capacity, 0)
+
+
+def test_token_bucket_credit_lets_the_frames_sent_during_our_pause_pass() -> None:
+    """Paused 2 s: the 20 frames a 10 fps client sent meanwhile arrive at once and all pass."""
+    bucket = TokenBucket(rate_per_s=15, capacity=5, now_ms=0)
+    assert all(bucket.take(i * 100) for i in range(10))
+    bucket.credit(2000)
+    assert all(bucket.take(3000) for _ in range(20))
+
+
+def test_token_bucket_without_credit_a_pause_burst_is_refused() -> None:
+    bucket = TokenBucket(rate_per_s=15, capacity=5, now_ms=0)
+    assert all(bucket.take(i * 100) for i in range(10))
+    assert not all(bucket.take(3000) for _ in range(20))
+
+
+def test_token_bucket_credit_is_not_lost_to_the_capacity_on_refill() -> None:
+    bucket = TokenBucket(rate_per_s=10, capacity=2, now_ms=0)
+    bucket.credit(1000)  # 10 tokens above the 2
+    assert bucket.tokens == 12
+    bucket.take(5000)
+    assert bucket.tokens == 11
+
+
+def test_token_bucket_wait_ms_is_the_time_to_the_next_token() -> None:
+    bucket = TokenBucket(rate_per_s=0.5, capacity=1, now_ms=0)
+    assert bucket.wait_ms(0) == 0
+    bucket.take(0)
+    assert bucket.wait_ms(500) == 1500

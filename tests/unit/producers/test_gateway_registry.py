@@ -7,7 +7,13 @@ import secrets
 import pytest
 
 from producers.challenge_service import ChallengePolicy, ChallengeService
-from producers.gateway.errors import AlreadyStreamed, BadToken, SessionExpired, UnknownSession
+from producers.gateway.errors import (
+    AlreadyStreamed,
+    BadToken,
+    RegistryFull,
+    SessionExpired,
+    UnknownSession,
+)
 from producers.gateway.registry import DecisionCache, SessionRegistry, admit_stream
 from schemas.events import Decision, SessionStarted
 from schemas.tokens import TokenKeys
@@ -21,7 +27,7 @@ def _started(now_ms: int = 1_000_000) -> SessionStarted:
 
 
 def _registry(*started: SessionStarted) -> SessionRegistry:
-    registry = SessionRegistry(max_sessions=100, keep_after_expiry_ms=10_000)
+    registry = SessionRegistry(max_sessions=100)
     for event in started:
         registry.add(event, event.issued_at_ms)
     return registry
@@ -83,19 +89,38 @@ def test_admit_stream_bad_token_after_expiry_still_says_bad_token() -> None:
         admit_stream(_registry(started), KEYS, started.session_id, other.token, started.expires_at_ms + 1)
 
 
-def test_session_registry_drops_sessions_long_expired_when_new_ones_come() -> None:
-    old, new = _started(1_000_000), _started(1_000_000 + 60_000 + 10_001)
+def test_admit_stream_token_long_past_expiry_of_a_forgotten_session_is_refused_4410() -> None:
+    started = _started()
+    with pytest.raises(SessionExpired):
+        admit_stream(_registry(), KEYS, started.session_id, started.token, started.expires_at_ms + 600_000)
+
+
+def test_session_registry_drops_sessions_once_expired_when_new_ones_come() -> None:
+    old = _started(1_000_000)
+    new = _started(old.expires_at_ms + 1)
     registry = _registry(old, new)
     assert registry.get(old.session_id) is None and registry.get(new.session_id) is not None
 
 
-def test_session_registry_holds_at_most_max_sessions() -> None:
-    registry = SessionRegistry(max_sessions=3, keep_after_expiry_ms=0)
-    events = [_started() for _ in range(5)]
-    for event in events:
+def test_session_registry_full_refuses_a_new_session_and_keeps_every_live_one() -> None:
+    registry = SessionRegistry(max_sessions=3)
+    events = [_started() for _ in range(4)]
+    for event in events[:3]:
         registry.add(event, 1_000_000)
-    assert len(registry) == 3
-    assert [registry.get(e.session_id) is not None for e in events] == [False, False, True, True, True]
+    assert not registry.has_room(1_000_000)
+    with pytest.raises(RegistryFull):
+        registry.add(events[3], 1_000_000)
+    assert [registry.get(e.session_id) is not None for e in events] == [True, True, True, False]
+    assert registry.room_in_ms(1_000_000) == events[0].expires_at_ms + 1 - 1_000_000
+
+
+def test_session_registry_full_makes_room_once_the_oldest_expires() -> None:
+    registry = SessionRegistry(max_sessions=2)
+    first, second, third = _started(), _started(1_000_100), _started(1_000_200)
+    registry.add(first, 1_000_000)
+    registry.add(second, 1_000_100)
+    registry.add(third, first.expires_at_ms + 1)
+    assert (registry.get(first.session_id), len(registry)) == (None, 2)
 
 
 def _decision(session_id: str, outcome: str = "pass") -> Decision:
