@@ -33,7 +33,7 @@ from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import ChallengeSource, make_app
-from producers.gateway.settings import GatewaySettings
+from producers.gateway.settings import GatewayLimits, GatewaySettings
 from producers.recording import RecordedSession, write_session
 from schemas.events import Challenge
 
@@ -77,7 +77,11 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[RecordedSession
 
 @asynccontextmanager
 async def gateway(stack: Stack, challenge_source: ChallengeSource | None = None) -> AsyncIterator[TestClient]:
-    app = make_app(stack.kafka, stack.keys, ChallengePolicy(), GatewaySettings(), challenge_source)
+    # An attacker retrying from many addresses: the per-address limits are another defence, not the
+    # one measured here.
+    limits = GatewayLimits(session_burst_per_address=1_000, max_streams_per_address=CONCURRENT)
+    settings = GatewaySettings(limits=limits)
+    app = make_app(stack.kafka, stack.keys, ChallengePolicy(), settings, challenge_source)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
