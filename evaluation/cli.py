@@ -12,6 +12,8 @@ from typing import Any
 from evaluation.generator import ALL_SPECIES, plan_counts
 from verifier.settings import VerifierSettings
 
+CHALLENGE_KINDS = ("nose_sequence", "nose")  # the challenges generated sessions can be made for
+
 DEFAULT_CORPUS = Path("out/corpus")
 
 
@@ -53,6 +55,13 @@ def generate_parser() -> argparse.ArgumentParser:
         help=f"only these species (default all: {','.join(ALL_SPECIES)})",
     )
     parser.add_argument(
+        "--challenge",
+        choices=CHALLENGE_KINDS,
+        default=CHALLENGE_KINDS[0],
+        help="challenge the sessions are made for (default nose_sequence, three targets; "
+        "nose: legacy single-target recordings)",
+    )
+    parser.add_argument(
         "--cache-dir", type=Path, default=None, help="media cache (see 'liveness fetch-media')"
     )
     parser.add_argument("--quiet", action="store_true", help="do not print one line per session")
@@ -74,8 +83,10 @@ def generate_main(argv: Sequence[str] | None = None) -> int:
         return 1
     counts = plan_counts(args.per_species, args.genuine, args.species)
     with FaceAnalyzer() as analyzer:
-        studio = Studio.open(media, analyzer)
-        report = generate_corpus(args.out, counts, args.seed, studio, progress=None if args.quiet else print)
+        studio = Studio.open(media, analyzer, args.challenge)
+        report = generate_corpus(
+            args.out, counts, args.seed, studio, None if args.quiet else print, args.challenge
+        )
     print(
         f"{len(report.sessions)} sessions in {args.out} ({report.total_s:.0f} s, {len(studio.people)} people)"
     )
@@ -94,7 +105,13 @@ def with_overrides(settings: VerifierSettings, assignments: Sequence[str]) -> Ve
         name, _, text = assignment.partition("=")
         if name not in defaults or not text:
             raise ValueError(f"not NAME=VALUE of a verifier setting: {assignment!r}")
-        values[name] = type(defaults[name])(text)
+        kind = type(defaults[name])
+        if kind is bool:  # bool("False") is True
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"not a boolean: {assignment!r}")
+            values[name] = text.lower() in ("true", "1")
+        else:
+            values[name] = kind(text)
     return replace(settings, **values)
 
 
@@ -124,6 +141,19 @@ def evaluate_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="offline: override a verifier setting, e.g. --set min_rotation_deg=8 (repeatable)",
+    )
+    parser.add_argument(
+        "--blind-replays",
+        type=int,
+        default=6,
+        metavar="N",
+        help="offline: replay every genuine recording into N fresh sessions whose challenge the "
+        "product's challenge service draws (species replay_blind; default 6)",
+    )
+    parser.add_argument(
+        "--no-identity",
+        action="store_true",
+        help="offline: do not embed faces (judge landmarks only; use with --set identity_required=false)",
     )
     parser.add_argument(
         "--what-if",
@@ -163,7 +193,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     if args.kafka:
         results = evaluate_streaming(sessions, args.timeout)
     else:
-        results = evaluate_offline(sessions, settings, progress=show)
+        results = evaluate_offline(sessions, settings, show, args.blind_replays, not args.no_identity)
     out = args.out or args.corpus / "evaluation"
     print(write_evaluation(results, out, settings))
     if args.what_if:

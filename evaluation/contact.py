@@ -1,4 +1,7 @@
-"""Contact sheets: a few frames of a species' sessions side by side, with the area and target boxes drawn."""
+"""Contact sheets: a few frames of a species' sessions side by side, with the area and target boxes drawn.
+
+A nose sequence's targets carry their number: the order the nose must rest in them.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +32,14 @@ def annotated(frame: np.ndarray, challenge: Challenge, caption: str) -> np.ndarr
     """One thumbnail: the frame at the challenge's size, boxes drawn, a caption underneath."""
     image = cv2.resize(frame, (challenge.image_width, challenge.image_height))
     _rectangle(image, challenge.area, AREA_COLOUR)
-    if challenge.nose is not None:
-        _rectangle(image, challenge.nose.widened(NOSE_TOLERANCE), TOLERANCE_COLOUR, 1)
-        _rectangle(image, challenge.nose, TARGET_COLOUR)
+    targets = challenge.targets or ((challenge.nose,) if challenge.nose is not None else ())
+    for number, target in enumerate(targets, start=1):
+        _rectangle(image, target.widened(NOSE_TOLERANCE), TOLERANCE_COLOUR, 1)
+        _rectangle(image, target, TARGET_COLOUR)
+        if len(targets) > 1:  # the order the nose must visit them in
+            corner = (int(target.left), int(target.top) - 4)
+            font = cv2.FONT_HERSHEY_SIMPLEX
+            cv2.putText(image, str(number), corner, font, 0.6, TARGET_COLOUR, 2, cv2.LINE_AA)
     thumb = cv2.resize(image, (THUMB_WIDTH, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
     band = np.full((18, THUMB_WIDTH, 3), 255, np.uint8)
     cv2.putText(band, caption, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)

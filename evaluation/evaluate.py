@@ -7,20 +7,22 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import cast
 
 import orjson
 
 from evaluation import report, whatif
 from evaluation.diagnostics import TappedAnalyzer, diagnostics
 from evaluation.metrics import SessionResult
-from liveness.replay import replay_offline
+from evaluation.offline import Judgement, ObservedRecording, judge
+from liveness.replay import shared_identity_model
+from processors.identity import IdentityStage
 from processors.landmarks import FaceAnalyzer
 from producers.recording import RecordedSession
 from schemas.events import Decision
 from verifier.settings import VerifierSettings
 
 RESULTS = "results.jsonl"
+BLIND_SPECIES = "replay_blind"
 
 
 def corpus_sessions(corpus: Path) -> list[RecordedSession]:
@@ -38,6 +40,7 @@ def result_of(
     decision: Decision,
     seconds: float = 0.0,
     diagnostics: dict[str, float | None] | None = None,
+    seconds_from_framing: float | None = None,
 ) -> SessionResult:
     label = recording.label or {}
     return SessionResult(
@@ -51,6 +54,27 @@ def result_of(
         source=str(label.get("source", "")),
         seconds=seconds,
         diagnostics=diagnostics or {},
+        failed=tuple(check.name for check in decision.checks if not check.passed),
+        seconds_from_framing=seconds_from_framing,
+    )
+
+
+def blind_result(recording: RecordedSession, attempt: int, judgement: Judgement) -> SessionResult:
+    """A blind replay of a genuine recording as an attack session of species ``replay_blind``."""
+    targets = ", ".join(f"({b.centre[0]:.0f},{b.centre[1]:.0f})" for b in judgement.challenge.targets)
+    target = judgement.challenge.nose
+    drawn = targets or (f"({target.centre[0]:.0f},{target.centre[1]:.0f})" if target else "")
+    decision = judgement.decision
+    return SessionResult(
+        session_id=f"{recording.session_id}~blind{attempt}",
+        species=BLIND_SPECIES,
+        genuine=False,
+        person=str((recording.label or {}).get("person", "")),
+        outcome=decision.outcome,
+        reason=decision.reason,
+        checks={check.name: check.value for check in decision.checks},
+        source=f"frames of {recording.session_id}, {judgement.challenge.type} drawn by the service: {drawn}",
+        failed=tuple(check.name for check in decision.checks if not check.passed),
     )
 
 
@@ -58,18 +82,35 @@ def evaluate_offline(
     sessions: Iterable[RecordedSession],
     settings: VerifierSettings | None = None,
     progress: Callable[[SessionResult], None] | None = None,
+    blind_replays: int = 0,
+    identity: bool = True,
 ) -> list[SessionResult]:
-    """Each session through ``replay_offline``: the real processor and verifier core, in-process."""
+    """Each session through the real processor and verifier core, in-process.
+
+    Each genuine recording is also replayed, frames unchanged, into ``blind_replays``
+    fresh sessions whose challenge the product's challenge service draws (species
+    ``replay_blind``); the frames are analysed once for all of them. ``identity``: answer
+    the verifier's identity requests with the face model, as the processors do (False: no
+    embeddings, so nothing passes unless the settings switch the identity check off).
+    """
+    settings = settings or VerifierSettings()
     results = []
     with FaceAnalyzer() as analyzer:
+        stage = IdentityStage(analyzer, shared_identity_model()) if identity else None
         for recording in sessions:
             started = time.perf_counter()
             tap = TappedAnalyzer(analyzer)
-            decision = replay_offline(recording, cast(FaceAnalyzer, tap), settings)
+            observed = ObservedRecording(recording, tap, stage)
+            own = judge(observed, settings, challenge=recording.challenge)
             seconds = time.perf_counter() - started
-            results.append(result_of(recording, decision, seconds, diagnostics(tap.analyses)))
+            measured = diagnostics(list(tap.analyses))
+            results.append(result_of(recording, own.decision, seconds, measured, own.seconds_from_framing))
             if progress:
                 progress(results[-1])
+            if not results[-1].genuine:
+                continue
+            for attempt in range(blind_replays):
+                results.append(blind_result(recording, attempt, judge(observed, settings)))
     return results
 
 

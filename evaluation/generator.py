@@ -39,14 +39,18 @@ class GenerationReport:
         return sum(sum(t) for t in self.seconds.values())
 
 
-def session_draw(seed: int, species: str, index: int) -> Draw:
-    """The random sources of session ``index`` of ``species``: independent of every other session."""
+def session_draw(seed: int, species: str, index: int, kind: str = "nose_sequence") -> Draw:
+    """The random sources of session ``index`` of ``species``: independent of every other session.
+
+    ``kind`` is the challenge type the session is made for (``nose_sequence``, or ``nose``
+    for the legacy single-target recordings).
+    """
     key = f"{seed}/{species}/{index}"
     digest = hashlib.sha256(key.encode()).digest()
     offset = ALL_SPECIES.index(species) if species in ALL_SPECIES else 0
     # Persons go round robin from a per-species offset, so small corpora still cover many faces.
     return Draw(
-        random.Random(key), np.random.default_rng(int.from_bytes(digest[:8], "big")), index, 3 * offset
+        random.Random(key), np.random.default_rng(int.from_bytes(digest[:8], "big")), index, 3 * offset, kind
     )
 
 
@@ -76,8 +80,9 @@ def generate_corpus(
     seed: int,
     studio: Studio,
     progress: Callable[[str], None] | None = None,
+    kind: str = "nose_sequence",
 ) -> GenerationReport:
-    """Generate ``counts[species]`` sessions of each species into ``out``; returns what was written."""
+    """Generate ``counts[species]`` sessions of each species into ``out`` for challenges of ``kind``."""
     out.mkdir(parents=True, exist_ok=True)
     report = GenerationReport()
     for species, count in counts.items():
@@ -85,7 +90,7 @@ def generate_corpus(
         for index in range(count):
             sid = session_id(species, index, seed)
             started = time.perf_counter()
-            draw = session_draw(seed, species, index)
+            draw = session_draw(seed, species, index, kind)
             try:
                 draft = SPECIES[species](studio, draw)
             except ValueError as exc:  # SceneError: this photo/window could not make the session
@@ -97,11 +102,13 @@ def generate_corpus(
             report.sessions.append(sid)
             if progress:
                 progress(f"{sid}: {len(draft.frames)} frames, {report.seconds[species][-1]:.2f} s")
-    _write_manifest(out, counts, seed, report)
+    _write_manifest(out, counts, seed, report, kind)
     return report
 
 
-def _write_manifest(out: Path, counts: Mapping[str, int], seed: int, report: GenerationReport) -> None:
+def _write_manifest(
+    out: Path, counts: Mapping[str, int], seed: int, report: GenerationReport, kind: str
+) -> None:
     """The corpus manifest; a run that adds species to a corpus of the same seed extends it."""
     path = out / MANIFEST
     earlier = orjson.loads(path.read_bytes()) if path.is_file() else {}
@@ -109,6 +116,7 @@ def _write_manifest(out: Path, counts: Mapping[str, int], seed: int, report: Gen
         earlier = {}
     manifest = {
         "seed": seed,
+        "challenge": kind,
         "counts": {**earlier.get("counts", {}), **counts},
         "sessions": sorted({*earlier.get("sessions", []), *report.sessions}),
         "failures": report.failures,

@@ -7,6 +7,7 @@ were rejected. Both come with their counts, since a rate of 0 of 20 is not 0 of 
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,11 +16,13 @@ from typing import Any
 
 KEY_CHECKS = (
     "rotation_toward_target_deg",
+    "rotation_away_deg",
     "nonplanarity",
     "max_nose_jump",
     "trajectory_rms",
     "max_scale_jump",
     "max_shape_jump",
+    "identity_distance",
 )
 # Measured by the evaluation on the frames the verifier used, not by the verifier: the
 # shape jump of the skull's landmarks only (2D, and 3D with FaceMesh's depth), and the 3D
@@ -41,6 +44,8 @@ class SessionResult:
     source: str = ""
     seconds: float = 0.0
     diagnostics: Mapping[str, float | None] = field(default_factory=dict)
+    failed: tuple[str, ...] = ()  # the decision's checks that did not pass
+    seconds_from_framing: float | None = None  # first framed frame to the decision, server clock
 
     def value(self, name: str) -> float | None:
         """A decision check's measured value, else a diagnostic's."""
@@ -68,6 +73,8 @@ class SessionResult:
             "checks": dict(self.checks),
             "diagnostics": dict(self.diagnostics),
             "seconds": round(self.seconds, 3),
+            "failed": list(self.failed),
+            "seconds_from_framing": self.seconds_from_framing,
         }
 
     @classmethod
@@ -83,6 +90,8 @@ class SessionResult:
             source=data.get("source", ""),
             seconds=float(data.get("seconds", 0.0)),
             diagnostics=dict(data.get("diagnostics", {})),
+            failed=tuple(data.get("failed", ())),
+            seconds_from_framing=data.get("seconds_from_framing"),
         )
 
 
@@ -102,6 +111,56 @@ class SpeciesRate:
     @property
     def metric(self) -> str:
         return "BPCER" if self.genuine else "APCER"
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.errors, self.sessions)
+
+
+def wilson_interval(errors: int, sessions: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of ``errors / sessions`` (95% for z = 1.96).
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 errors:
+    0 of 20 still allows up to 16%, 0 of 600 up to 0.64%.
+    """
+    if sessions == 0:
+        return 0.0, 1.0
+    p = errors / sessions
+    centre = (p + z * z / (2 * sessions)) / (1 + z * z / sessions)
+    half = z / (1 + z * z / sessions) * math.sqrt(p * (1 - p) / sessions + z * z / (4 * sessions * sessions))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# Checks that record progress or bookkeeping rather than a threshold an attack can be near.
+NOT_DECISIVE = ("targets_reached", "identity_samples", "identity_gap_frames")
+
+
+def decisive_failures(result: SessionResult) -> set[str]:
+    """The threshold checks a session failed; non-planarity only once some target was reached.
+
+    Non-planarity is measured between the first framed frame and the rests: with no
+    rest it reads 0 and decides nothing.
+    """
+    failed = {name for name in result.failed if name not in NOT_DECISIVE}
+    if result.checks.get("targets_reached", 1) == 0:
+        failed.discard("nonplanarity")
+    return failed
+
+
+def alone_rejected(results: Iterable[SessionResult]) -> dict[str, Counter[str]]:
+    """``{check: {species: n}}``: attack sessions whose only failed threshold check is ``check``."""
+    alone: dict[str, Counter[str]] = {}
+    for result in results:
+        failed = decisive_failures(result)
+        if not result.genuine and not result.accepted and len(failed) == 1:
+            alone.setdefault(failed.pop(), Counter())[result.species] += 1
+    return alone
+
+
+def median_seconds_from_framing(results: Iterable[SessionResult]) -> float | None:
+    """Median time genuine people spent from the first framed frame to the decision."""
+    times = [r.seconds_from_framing for r in results if r.genuine and r.seconds_from_framing is not None]
+    return statistics.median(times) if times else None
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,10 @@ class Route:
 
 
 def random_route(
-    rng: np.random.Generator, steps: int, move_s: tuple[float, float] = (0.8, 1.6), hold: tuple[int, int] = (4, 6)
+    rng: np.random.Generator,
+    steps: int,
+    move_s: tuple[float, float] = (0.8, 1.6),
+    hold: tuple[int, int] = (4, 6),
 ) -> Route:
     """~0.5 s still, then per target a 0.8-1.6 s move and a 0.4-0.6 s rest, at ~10 fps.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -14,9 +15,11 @@ from evaluation.metrics import (
     KEY_CHECKS,
     SessionResult,
     SpeciesRate,
+    alone_rejected,
     bpcer,
     check_values,
     distributions,
+    median_seconds_from_framing,
     reasons_by_species,
     species_rates,
     worst_apcer,
@@ -28,16 +31,19 @@ def thresholds(settings: VerifierSettings) -> dict[str, tuple[float, str]]:
     """Each key check's threshold and the side a pass lies on ('>=' or '<=')."""
     return {
         "rotation_toward_target_deg": (settings.min_rotation_deg, ">="),
+        "rotation_away_deg": (settings.wrong_direction_deg, "<="),
         "nonplanarity": (settings.min_nonplanarity, ">="),
         "max_nose_jump": (settings.max_nose_jump, "<="),
         "trajectory_rms": (settings.max_trajectory_rms, "<="),
         "max_scale_jump": (settings.max_scale_jump, "<="),
         "max_shape_jump": (settings.max_shape_jump, "<="),
+        "identity_distance": (settings.max_identity_distance, "<="),
     }
 
 
 def _percent(rate: SpeciesRate) -> str:
-    return f"{100 * rate.rate:.1f}% ({rate.errors}/{rate.sessions})"
+    low, high = rate.interval
+    return f"{100 * rate.rate:.1f}% ({rate.errors}/{rate.sessions}; 95% CI {100 * low:.1f}–{100 * high:.1f}%)"
 
 
 def format_rates(results: Sequence[SessionResult]) -> str:
@@ -45,7 +51,7 @@ def format_rates(results: Sequence[SessionResult]) -> str:
     rates = species_rates(results)
     reasons = reasons_by_species(results)
     lines = [
-        "| species | kind | sessions | metric | rate (errors/sessions) | reasons |",
+        "| species | kind | sessions | metric | rate (errors/sessions; Wilson 95% interval) | reasons |",
         "|---|---|---|---|---|---|",
     ]
     for rate in rates:
@@ -89,20 +95,25 @@ def format_errors(results: Sequence[SessionResult]) -> str:
 # The attack species each check is there to stop (the others it measures are stopped elsewhere).
 GUARDS: dict[str, tuple[str, ...]] = {
     "rotation_toward_target_deg": ("static_photo", "photo_translated", "photo_tilted", "photo_rolled"),
+    # Its values are read when the check stops a session: just past the limit by construction.
+    "rotation_away_deg": ("turn_away", "replay"),
     "nonplanarity": ("photo_translated", "photo_tilted", "photo_rolled"),
-    "max_nose_jump": ("spliced",),
-    "max_scale_jump": ("spliced",),
-    "max_shape_jump": ("spliced",),
+    "max_nose_jump": ("spliced", "identity_swap"),
+    "max_scale_jump": ("spliced", "identity_swap"),
+    "max_shape_jump": ("spliced", "identity_swap"),
     "trajectory_rms": (),
+    "identity_distance": ("identity_swap", "spliced"),
 }
 
 
 def format_margins(results: Sequence[SessionResult], settings: VerifierSettings) -> str:
     """Each threshold's distance to the worst genuine session and to the best attack it guards against."""
     lines = [
-        "| check | threshold | genuine worst (margin) | guarded attacks: nearest passing (margin) |",
-        "|---|---|---|---|",
+        "| check | threshold | genuine worst (margin) | guarded attacks: nearest passing (margin) "
+        "| attacks it alone rejects |",
+        "|---|---|---|---|---|",
     ]
+    alone = alone_rejected(results)
     for check, m in margins(results, settings).items():
         side = thresholds(settings)[check][1]
         worst = m["genuine_worst"]
@@ -112,7 +123,30 @@ def format_margins(results: Sequence[SessionResult], settings: VerifierSettings)
             key=lambda item: item[1]["margin"],
         )
         attacks = "; ".join(f"{species} {a['best']:.4g} ({a['margin']:+.4g})" for species, a in guarded)
-        lines.append(f"| {check} | {side} {m['threshold']:g} | {genuine} | {attacks or '-'} |")
+        only = ", ".join(f"{species} {n}" for species, n in alone.get(check, Counter()).most_common())
+        lines.append(
+            f"| {check} | {side} {m['threshold']:g} | {genuine} | {attacks or '-'} | {only or '-'} |"
+        )
+    others = {check: n for check, n in alone.items() if check not in thresholds(settings)}
+    for check, counter in sorted(others.items()):
+        only = ", ".join(f"{species} {n}" for species, n in counter.most_common())
+        lines.append(f"| {check} | | | | {only} |")
+    return "\n".join(lines)
+
+
+def format_headline(results: Sequence[SessionResult]) -> str:
+    """Blind-replay acceptance with its interval, and the genuine time from framing to decision."""
+    lines = []
+    blind = [rate for rate in species_rates(results) if rate.species == "replay_blind"]
+    if blind:
+        low, high = blind[0].interval
+        lines.append(
+            f"- blind replay accepted: {blind[0].errors} of {blind[0].sessions} attempts "
+            f"({100 * blind[0].rate:.2f}%, 95% interval {100 * low:.2f}–{100 * high:.2f}%)"
+        )
+    median = median_seconds_from_framing(results)
+    if median is not None:
+        lines.append(f"- median genuine time from the first framed frame to the decision: {median:.2f} s")
     return "\n".join(lines)
 
 
@@ -121,6 +155,7 @@ def format_evaluation(results: Sequence[SessionResult], settings: VerifierSettin
         [
             f"## Error rates ({len(results)} sessions)",
             format_rates(results),
+            format_headline(results),
             "## Threshold margins (positive: on the right side)",
             format_margins(results, settings),
             "## Measured checks",
@@ -176,6 +211,8 @@ def summary(results: Sequence[SessionResult], settings: VerifierSettings) -> dic
         },
         "margins": margins(results, settings),
         "errors": [r.session_id for r in results if r.error],
+        "alone_rejected": {check: dict(counter) for check, counter in alone_rejected(results).items()},
+        "median_genuine_seconds_from_framing": median_seconds_from_framing(results),
     }
 
 

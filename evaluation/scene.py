@@ -104,8 +104,12 @@ def place(
     rng: np.random.Generator,
     fill: float | None = None,
     offset: tuple[float, float] = (0.0, 0.0),
+    background: np.ndarray | None = None,
 ) -> Scene:
-    """The photo scaled so its face fills ``fill`` of the area box, centred (plus ``offset``), over a room."""
+    """The photo scaled so its face fills ``fill`` of the area box, centred (plus ``offset``), over a room.
+
+    ``background``: this room rather than a new one (two people filmed at one place).
+    """
     fill = rng.uniform(*FILL_RANGE) if fill is None else fill
     low, high = photo.mesh[:, :2].min(axis=0), photo.mesh[:, :2].max(axis=0)
     scale = math.sqrt(fill * AREA.area / float(np.prod(high - low)))
@@ -113,7 +117,7 @@ def place(
     x, y = rng.uniform(-6, 6, 2) + offset + (FRAME_WIDTH / 2, FRAME_HEIGHT / 2)
     origin = (x - centre[0], y - centre[1])
     scaled = cv2.resize(photo.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    background = room(rng)
+    background = room(rng) if background is None else background
     frame = paste(background, scaled, origin, feather_px=3.0)
     meshes = analyzer.mesh_points(frame)
     if len(meshes) != 1:

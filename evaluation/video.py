@@ -72,7 +72,9 @@ class VideoWindow:
         boxes = []
         for rest in self.rests or (self.final_nose,):
             x, y = np.asarray(rest) + rng.uniform(-3, 3, 2)
-            boxes.append(Box(float(x) - NOSE_BOX_PX / 2, float(y) - NOSE_BOX_PX / 2, NOSE_BOX_PX, NOSE_BOX_PX))
+            boxes.append(
+                Box(float(x) - NOSE_BOX_PX / 2, float(y) - NOSE_BOX_PX / 2, NOSE_BOX_PX, NOSE_BOX_PX)
+            )
         if len(boxes) == 1:
             return Challenge("nose", FRAME_WIDTH, FRAME_HEIGHT, AREA, nose=boxes[0])
         return Challenge("nose_sequence", FRAME_WIDTH, FRAME_HEIGHT, AREA, targets=tuple(boxes))
@@ -242,10 +244,18 @@ def _chain_from(tracked: Track, start: int, steps: int) -> VideoWindow | None:
             return None
         travel, turn = (rows[index, 0] - origin[0]) * scale, rows[index, 6] - origin_yaw
         turned = abs(travel) >= MIN_NOSE_TRAVEL_PX and abs(turn) >= MIN_YAW_CHANGE_DEG
-        if turned and np.sign(travel) == np.sign(turn) != side and _rests(rows[index : index + HOLD_FRAMES], scale):
+        if (
+            turned
+            and np.sign(travel) == np.sign(turn) != side
+            and _rests(rows[index : index + HOLD_FRAMES], scale)
+        ):
             rest = rows[index : index + HOLD_FRAMES]
             rests.append((index, rest[:, :2].mean(axis=0)))
-            origin, origin_yaw, side = rest[:, :2].mean(axis=0), float(rest[:, 6].mean()), float(np.sign(travel))
+            origin, origin_yaw, side = (
+                rest[:, :2].mean(axis=0),
+                float(rest[:, 6].mean()),
+                float(np.sign(travel)),
+            )
             index += HOLD_FRAMES
             continue
         index += 1

@@ -118,10 +118,15 @@ def follow(
 def follow_corpus(
     sessions: Iterable[RecordedSession], results: Sequence[SessionResult], settings: VerifierSettings
 ) -> dict[str, list[TargetFrame]]:
-    """Target frames of the sessions whose real decision came from the final checks (the others stand)."""
+    """Target frames of the sessions whose real decision came from the final checks (the others stand).
+
+    Single-target ``nose`` sessions only: the what-if prices judging the best frame of the
+    rest, which the verifier now does, and which the nose sequence was built with.
+    """
     reached = {r.session_id for r in results if r.reason in REACHED_TARGET}
+    chosen = [s for s in sessions if s.session_id in reached and s.challenge.type == "nose"]
     with FaceAnalyzer() as analyzer:
-        return {s.session_id: follow(s, analyzer, settings) for s in sessions if s.session_id in reached}
+        return {s.session_id: follow(s, analyzer, settings) for s in chosen}
 
 
 @dataclass(frozen=True)

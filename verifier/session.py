@@ -154,9 +154,11 @@ class Verifier:
         reached a milestone of the challenge, to be embedded by the identity stage.
         """
         outcome = self._dispatch(session, event, now_ms)
+        wanted = outcome.session.identity.take_outbox()
+        if outcome.session.decided:  # a decided session needs no embedding
+            return outcome
         requests = tuple(
-            IdentityRequest(outcome.session.session_id, seq, offset, now_ms)
-            for seq, offset in outcome.session.identity.take_outbox()
+            IdentityRequest(outcome.session.session_id, seq, offset, now_ms) for seq, offset in wanted
         )
         return dataclasses.replace(outcome, identity_requests=requests) if requests else outcome
 

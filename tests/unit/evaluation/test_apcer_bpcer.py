@@ -8,11 +8,13 @@ import pytest
 
 from evaluation.metrics import (
     SessionResult,
+    alone_rejected,
     bpcer,
     check_values,
     distribution,
     reasons_by_species,
     species_rates,
+    wilson_interval,
     worst_apcer,
 )
 from evaluation.report import format_rates, margins
@@ -119,8 +121,11 @@ def test_margins_hand_made_table_measures_both_sides_of_the_threshold() -> None:
 def test_format_rates_hand_made_table_prints_rates_with_counts() -> None:
     table = format_rates(TABLE)
 
-    assert "| genuine | bona fide | 10 | BPCER | 10.0% (1/10) | PASSED 9, NO_ROTATION 1 |" in table
-    assert "| photo_tilted | attack | 4 | APCER | 25.0% (1/4) |" in table
+    assert (
+        "| genuine | bona fide | 10 | BPCER | 10.0% (1/10; 95% CI 1.8–40.4%) | PASSED 9, NO_ROTATION 1 |"
+        in table
+    )
+    assert "| photo_tilted | attack | 4 | APCER | 25.0% (1/4; 95% CI 4.6–69.9%) |" in table
     assert "worst attack: photo_tilted" in table
 
 
@@ -128,3 +133,42 @@ def test_session_result_round_trips_through_dict() -> None:
     original = TABLE[-1]
 
     assert SessionResult.from_dict(original.to_dict()) == original
+
+
+@pytest.mark.parametrize(
+    ("errors", "sessions", "low", "high"),
+    [(0, 20, 0.0, 0.1611), (0, 600, 0.0, 0.0064), (1, 10, 0.0179, 0.4042), (3, 600, 0.0017, 0.0146)],
+)
+def test_wilson_interval_known_values(errors: int, sessions: int, low: float, high: float) -> None:
+    assert wilson_interval(errors, sessions) == pytest.approx((low, high), abs=1e-4)
+
+
+def test_alone_rejected_counts_attacks_failing_one_threshold_only() -> None:
+    def failing(species: str, *failed: str, reached: float = 3.0) -> SessionResult:
+        return SessionResult(
+            f"{species}-{len(failed)}",
+            species,
+            False,
+            "p",
+            "fail",
+            "X",
+            {"targets_reached": reached},
+            failed=failed,
+        )
+
+    results = [
+        failing(
+            "photo_tilted", "rotation_toward_target_deg", "targets_reached"
+        ),  # progress is not a threshold
+        failing(
+            "photo_tilted", "rotation_toward_target_deg", "nonplanarity"
+        ),  # two thresholds: neither alone
+        failing(
+            "turn_away", "rotation_away_deg", "nonplanarity", reached=0.0
+        ),  # no rest: planarity unmeasured
+    ]
+
+    assert alone_rejected(results) == {
+        "rotation_toward_target_deg": {"photo_tilted": 1},
+        "rotation_away_deg": {"turn_away": 1},
+    }

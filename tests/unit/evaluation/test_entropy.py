@@ -19,5 +19,7 @@ def test_entropy_three_alternating_targets_below_the_goal() -> None:
 
 
 def test_entropy_each_target_divides_the_chance() -> None:
-    rates = [acceptance(DESIGNS[f"{n} targets, alternating sides"], 50_000, TOLERANCE, seed=1) for n in (2, 3)]
+    rates = [
+        acceptance(DESIGNS[f"{n} targets, alternating sides"], 50_000, TOLERANCE, seed=1) for n in (2, 3)
+    ]
     assert rates[1] < rates[0] / 3
