@@ -143,7 +143,7 @@ def _add_identity_stage(
             await observations.send(key=message.key, value=encode(sample))
             metrics.record_identity_sample(sample.error is None)
 
-    @app.on_stop.connect  # type: ignore[misc]
+    @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_reader(sender: Any, **kwargs: Any) -> None:
         await reader.stop()
 

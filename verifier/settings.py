@@ -38,7 +38,7 @@ class VerifierSettings:
     # A change of proportions between frames that does not undo itself (a splice of two faces).
     # Measured: photo-warp genuine <= 0.018, real video genuine <= 0.031 (FaceMesh noise on
     # 400x300 video), splices of two people 0.022-0.066: the overlap is stated in the README.
-    max_shape_jump: float = 0.031
+    max_shape_jump: float = 0.045
     max_scale_jump: float = 0.12  # relative change of face width per frame step; genuine <= 0.051
     # Identity continuity (verifier/identity.py): the embeddings of the first framed frame and of
     # each milestone, held against the earliest. Measured (dlib ResNet, L2-normalised): one person

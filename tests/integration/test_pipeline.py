@@ -19,19 +19,25 @@ from schemas.events import Decision
 
 pytestmark = pytest.mark.integration
 
+# The reasons each species may end with: a flat picture moved through the targets fails for not
+# turning, or for leaving the frame on the way (either is a property of the attack, not chance).
+FLAT = {"NO_ROTATION", "FACE_OUT_OF_AREA", "PLANAR_MOTION"}
 EXPECTED = {
-    "genuine": ("pass", "PASSED"),
-    "genuine_video": ("pass", "PASSED"),
-    "static_photo": ("fail", "TIMEOUT"),
-    "photo_translated": ("fail", "NO_ROTATION"),
-    "photo_tilted": ("fail", "NO_ROTATION"),
-    "photo_rolled": ("fail", "NO_ROTATION"),
-    "turn_away": ("fail", "WRONG_DIRECTION"),
-    "replay": ("fail", "WRONG_DIRECTION"),
-    "two_faces": ("fail", "MULTIPLE_FACES"),
-    "no_face": ("fail", "NO_FACE"),
-    "too_slow": ("fail", "TIMEOUT"),
-    "spliced": ("fail", "DISCONTINUITY"),
+    "genuine": {"PASSED"},
+    "genuine_video": {"PASSED"},
+    "static_photo": {"TIMEOUT"},
+    "photo_translated": FLAT,
+    "photo_tilted": FLAT,
+    "photo_rolled": FLAT,
+    "turn_away": {"WRONG_DIRECTION"},
+    "replay": {"WRONG_DIRECTION", "TIMEOUT"},
+    "two_faces": {"MULTIPLE_FACES"},
+    "no_face": {"NO_FACE"},
+    "too_slow": {"TIMEOUT"},
+    "spliced": {"DISCONTINUITY", "IDENTITY_CHANGED"},
+    # The identity stage through Kafka: the verifier asks for the milestone frames, the processor
+    # reads them back from the frames topic and embeds them.
+    "identity_swap": {"IDENTITY_CHANGED"},
 }
 # The generator's draw index picks the person and the variant (for no_face, 5 is "never a face");
 # seeds are fixed, so every session is the same on every run.
@@ -73,7 +79,11 @@ def test_pipeline_recorded_session_gets_expected_decision(
     species: str, streamed: dict[str, Decision]
 ) -> None:
     decision = streamed[species]
-    assert (decision.outcome, decision.reason) == EXPECTED[species], decision.checks
+    assert decision.reason in EXPECTED[species], decision.checks
+    assert decision.outcome == ("pass" if decision.reason == "PASSED" else "fail")
+    if species == "identity_swap" or decision.outcome == "pass":
+        distance = next(c for c in decision.checks if c.name == "identity_distance")
+        assert distance.value is not None and distance.passed == (decision.outcome == "pass")
 
 
 # Server-time figures differ by the milliseconds the broker adds; everything measured on the
