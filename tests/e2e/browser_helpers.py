@@ -186,21 +186,25 @@ async def shadow_text(page: Page, element_id: str) -> str:
     return (await page.locator(f"#{element_id}").first.text_content() or "").strip()
 
 
-async def shoot(page: Page, name: str) -> None:
+async def shoot(page: Page, name: str, both_sizes: bool = True) -> None:
     """Screenshots of the page at phone and laptop size; written to docs only when asked.
 
     Also checks that nothing overflows sideways at either size (a layout bug on phones).
+    ``both_sizes=False``: the phone only, without resizing, for a session in motion (a
+    re-layout stalls the page's capture for a few frames, which the verifier sees as a jump).
     """
     update = bool(os.environ.get("LIVENESS_UPDATE_SCREENSHOTS"))
     original = page.viewport_size or PHONE
-    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
-        await page.set_viewport_size(size)
+    for label, size in (("phone", PHONE), ("desktop", DESKTOP))[: 2 if both_sizes else 1]:
+        if size != page.viewport_size:
+            await page.set_viewport_size(size)
         overflow = await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: the page overflows sideways by {overflow}px at {size}"
         if update:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"))
-    await page.set_viewport_size(original)
+    if original != page.viewport_size:
+        await page.set_viewport_size(original)
 
 
 async def axe_violations(page: Page) -> list[dict[str, object]]:
