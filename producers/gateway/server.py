@@ -75,6 +75,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Permissions-Policy": "camera=(self), microphone=()",
 }
+# The <liveness-check> component and its modules are loaded by platforms' pages on other origins
+# (module scripts need CORS); they are public files, so any origin may load them.
+STATIC_CORS_HEADERS = {"Access-Control-Allow-Origin": "*"}
 
 
 def _monotonic_ms() -> float:
@@ -473,6 +476,8 @@ async def security_headers(
     if not response.prepared:  # a WebSocket's upgrade response is already on the wire
         response.headers.update(SECURITY_HEADERS)
         response.headers.setdefault("Cache-Control", "no-store")
+        if request.path.startswith("/static/"):
+            response.headers.update(STATIC_CORS_HEADERS)
     return response
 
 

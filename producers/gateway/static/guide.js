@@ -1,75 +1,61 @@
-// Short sentences for the gateway's hint codes and decisions. The page never decides anything:
-// it shows what the server's feedback says.
+// From what happened to what to say: pure functions from the gateway's feedback, decisions,
+// close codes and camera errors to keys of the strings table. The page never decides anything:
+// it shows what the server's feedback says (plus the scene's brightness, measured here).
 
-const HINTS = {
-  unreadable: "The camera picture could not be read",
-  no_face: "We can't see your face",
-  one_face: "Only one face please",
-  move_back: "Move back a little",
-  centre_face: "Put your face inside the frame",
-  move_closer: "Move closer",
-  nose_to_target: "Move your nose into the box",
-  hold_still: "Hold still…",
-};
+import { format } from "./strings.js";
 
-const REASONS = {
-  PASSED: "You passed the check.",
-  NO_FACE: "We could not see a face.",
-  MULTIPLE_FACES: "More than one face was seen.",
-  FACE_OUT_OF_AREA: "Your face left the frame.",
-  FACE_TOO_SMALL: "Your face was too far from the camera.",
-  TIMEOUT: "The time ran out.",
-  NO_ROTATION: "Turn your head, not just move it.",
-  WRONG_DIRECTION: "Your head turned the wrong way.",
-  PLANAR_MOTION: "The movement did not look like a real head.",
-  TRAJECTORY_IRREGULAR: "The movement was not smooth.",
-  DISCONTINUITY: "The picture jumped.",
-  EXPIRED: "The session expired.",
-  LIMIT_EXCEEDED: "The session took too long.",
-  ENDED_BY_CLIENT: "The session ended early.",
-  IDENTITY_CHANGED: "The same person must stay in front of the camera.",
-  CLOCK_SKEW: "Your device's clock is off.",
-  SEQUENCE_GAP: "Too many camera pictures were lost.",
-  BAD_TOKEN: "The session was not valid.",
-  NO_BLINK: "No blink was seen.",
-};
+// Mean luma (0-255) under which the picture is too dark for the face landmarks to be
+// reliable; a lit face indoors measures 90-140, a room lit only by a screen 20-40.
+export const DARK_LUMA = 55;
 
-/** The instruction for a challenge, shown before any feedback arrives. */
-export function challengeText(challenge) {
-  if (challenge.type === "nose") return "Put your face in the frame, then move your nose into the box";
-  if (challenge.type === "nose_sequence") {
-    return `Put your face in the frame, then move your nose into each of ${challenge.targets.length} boxes as it appears`;
-  }
-  if (challenge.type === "turn") return `Turn your head: ${challenge.sequence.join(", then ")}`;
-  if (challenge.type === "blink") return `Blink ${challenge.blinks} times`;
-  return "Follow the instructions";
+/** The hint key of one feedback message; a dark picture overrides the server's hint. */
+export function hintKey(feedback, luma) {
+  if (luma !== null && luma !== undefined && luma < DARK_LUMA) return "too_dark";
+  return feedback.hint || "no_face";
 }
 
-/** The sentence for one feedback message of the gateway. */
-export function hintText(feedback, challenge) {
-  if (feedback.hint === "follow_challenge") return challengeText(challenge);
-  const text = HINTS[feedback.hint] || "";
-  return feedback.steps > 1 ? `${progressText(feedback)} · ${text}` : text;
+/** The sentence of a hint, prefixed with "Box 2 of 3" while a sequence is under way. */
+export function hintText(strings, key, feedback) {
+  const text = strings[key] || "";
+  return feedback && feedback.steps > 1 && key !== "too_dark" ? `${progressText(strings, feedback)} · ${text}` : text;
 }
 
 /** "Box 2 of 3" while a sequence is under way. */
-export function progressText(feedback) {
-  return `Box ${feedback.step + 1} of ${feedback.steps}`;
+export function progressText(strings, feedback) {
+  return format(strings.step, { n: feedback.step + 1, m: feedback.steps });
 }
 
-/** Headline and detail of a decision. */
-export function decisionText(decision) {
+/** Title and sentence of a decision: one human sentence per reason code. */
+export function decisionText(strings, decision) {
   const passed = decision.outcome === "pass";
   return {
     passed,
-    headline: passed ? "✓ Passed" : "✗ Not passed",
-    detail: REASONS[decision.reason] || decision.reason,
+    title: passed ? strings.passed_title : strings.failed_title,
+    text: passed ? strings.passed_text : strings[decision.reason] || strings.unknown_reason,
   };
 }
 
-/** What to tell the person when the stream closed without a decision. */
-export function closeText(code, reason) {
-  if (code === 1013) return "The service is busy. Please try again in a moment.";
-  if (code === 4410) return "The session expired. Please start again.";
-  return reason ? `Stopped: ${reason}` : "The connection was lost. Please start again.";
+/** The kind of problem a stream close without a decision means (1000 without one: poll). */
+export function closeKind(code) {
+  if (code === 1000) return "failed"; // closed normally, yet no decision reached the page
+  if (code === 4410) return "expired";
+  if (code === 1013) return "busy";
+  if (code >= 4000) return "failed"; // a refusal: the client or the session was wrong
+  return "lost"; // 1001 going away, 1006 dropped, 1011/1012 server trouble
+}
+
+/** The kind of problem a getUserMedia error means. */
+export function cameraErrorKind(error) {
+  const name = error && error.name;
+  if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError") return "camera-denied";
+  if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") return "camera-missing";
+  if (name === "NotReadableError" || name === "AbortError" || name === "TrackStartError") return "camera-busy";
+  return "camera-failed";
+}
+
+/** The strings-table keys of a problem's title and text. */
+export function problemKeys(kind) {
+  const stem = kind.replace("-", "_");
+  if (kind === "failed") return { title: "failed_title_error", text: "failed_text" };
+  return { title: `${stem}_title`, text: `${stem}_text` };
 }

@@ -12,10 +12,15 @@ export function mirrorPoint(point, imageWidth) {
   return [imageWidth - point[0], point[1]];
 }
 
-/** The frame size to ask for: the camera's, scaled down so that its long side is at most maxSide. */
-export function frameSize(videoWidth, videoHeight, maxSide) {
-  const scale = Math.min(1, maxSide / Math.max(videoWidth, videoHeight));
-  return { width: Math.round(videoWidth * scale), height: Math.round(videoHeight * scale) };
+/**
+ * The frame size to ask for: the camera's real aspect ratio, its long side scaled down to at most
+ * maxSide, and never under the gateway's minimum side (a tiny camera is scaled up rather than refused).
+ */
+export function frameSize(videoWidth, videoHeight, maxSide, minSide = 120) {
+  let scale = Math.min(1, maxSide / Math.max(videoWidth, videoHeight));
+  scale = Math.max(scale, minSide / Math.min(videoWidth, videoHeight));
+  const even = (value) => 2 * Math.round((value * scale) / 2); // even sides: JPEG 4:2:0 blocks
+  return { width: Math.min(even(videoWidth), 1280), height: Math.min(even(videoHeight), 1280) };
 }
 
 /** Draw the challenge (area box, the current nose target) and the last feedback (face box, nose) on the canvas. */
@@ -26,6 +31,13 @@ export function drawOverlay(canvas, challenge, feedback) {
   canvas.height = challenge.image_height;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const framed = feedback && feedback.in_area;
+  // Dim everything outside the area box, so the shape to fill is clear at a glance.
+  const area = mirrorBox(challenge.area, w);
+  ctx.fillStyle = "rgba(0,0,0,0.45)";
+  ctx.beginPath();
+  ctx.rect(0, 0, canvas.width, canvas.height);
+  ctx.rect(area.left, area.top, area.width, area.height);
+  ctx.fill("evenodd");
   strokeBox(ctx, mirrorBox(challenge.area, w), framed ? "#34a853" : "#ffffff", 3, [12, 8]);
   const targets = challenge.targets || (challenge.nose ? [challenge.nose] : []);
   const step = Math.min(feedback && feedback.step !== undefined ? feedback.step : 0, targets.length - 1);
