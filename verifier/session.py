@@ -355,8 +355,9 @@ class Verifier:
             return self._decide(session, verdict, now_ms)
         frame = Frame(face, obs.received_at_ms, obs.seq, obs.frame_offset)
         verdict = self._advance(session, frame)
-        for seq, offset in session.progress.get("milestones", []):
-            session.identity.request(seq, offset)
+        if self.settings.identity_every_step:
+            for seq, offset in session.progress.get("milestones", []):
+                session.identity.request(seq, offset)
         if verdict is not None and verdict.reason is Reason.PASSED:
             return self._passed(session, verdict, frame, now_ms)
         return self._decide(session, verdict, now_ms) if verdict else Outcome(session)
@@ -452,7 +453,9 @@ class Verifier:
         """The challenge is met: decide once the identity samples are in, else wait for them."""
         if not self.settings.identity_required:
             return self._decide(session, verdict, now_ms)
-        session.identity.request(frame.seq, frame.frame_offset)  # the deciding frame, if no milestone was
+        # The last milestone (the final rest), or the deciding frame of a plug-in that names none.
+        final = (session.progress.get("milestones") or [frame.milestone])[-1]
+        session.identity.request(*final)
         session.identity.awaiting = {"checks": [c.to_dict() for c in verdict.checks], "since_ms": now_ms}
         if session.identity.complete:
             return self._settle_identity(session, now_ms)

@@ -45,6 +45,9 @@ class VerifierSettings:
     # across head turns 0.13-0.32 within a session, two different people from 0.38 (look-alike
     # pairs of the pinned media); README "The challenge and its checks" has the margins.
     max_identity_distance: float = 0.36
+    # Embed the rest of every target (True), or only the first framed frame and the final rest.
+    # Each embedding costs ~80-110 ms of CPU, about 12 FaceMesh frames (README, "Benchmarks").
+    identity_every_step: bool = True
     identity_wait_s: float = 10.0  # how long a met challenge waits for its samples before failing
     identity_required: bool = True  # a pass needs the samples; off only for landmark-only tests
     # Blink challenge.

@@ -259,3 +259,13 @@ def test_token_binds_every_target() -> None:
 
     with pytest.raises(TokenError):
         verify_token(KEYS, start.token, start.session_id, moved, start.issued_at_ms)
+
+
+def test_identity_ends_only_asks_for_the_first_framed_frame_and_the_final_rest() -> None:
+    frames = observations(visit(real_mesh(), list(CHALLENGE.targets), TURN_DEG))
+    verifier = Verifier(dataclasses.replace(SETTINGS, identity_every_step=False), KEYS)
+
+    session, decisions = play([started(CHALLENGE), *frames], verifier)
+
+    assert [d.reason for d in decisions] == [Reason.PASSED]
+    assert session is not None and len(session.identity.requested) == 2
