@@ -107,6 +107,8 @@ def identity_cost(
         "facemesh_ms_per_session": facemesh_ms * frames_per_session,
         "identity_ms_per_session": sample_ms * embeddings_per_session,
         "identity_share": sample_ms * embeddings_per_session / (facemesh_ms * frames_per_session),
+        # With identity_every_step off: the first framed frame and the final rest only.
+        "identity_share_ends_only": sample_ms * 2 / (facemesh_ms * frames_per_session),
     }
 
 

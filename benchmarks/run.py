@@ -127,7 +127,8 @@ def format_report(report: dict[str, Any]) -> str:
         "| identity stage CPU (FaceMesh again + alignment + dlib ResNet) | "
         f"{i['embedding_ms']:.1f} ms/embedding, {i['identity_ms_per_session']:.0f} ms/session "
         f"({i['embeddings_per_session']:.1f} frames the verifier asked for) = "
-        f"{100 * i['identity_share']:.0f}% of the session's FaceMesh |",
+        f"{100 * i['identity_share']:.0f}% of the session's FaceMesh "
+        f"({100 * i['identity_share_ends_only']:.0f}% with identity_every_step off) |",
     ]
     v = report["verifier"]
     lines += [
