@@ -53,10 +53,15 @@ def _print_json(data: object) -> None:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
+    from liveness.topics_admin import TopicMismatchError
     from liveness.topology import create_topics
 
     kafka = _kafka(args)
-    asyncio.run(create_topics(kafka, args.verifier_app_id))
+    try:
+        asyncio.run(create_topics(kafka, args.verifier_app_id))
+    except TopicMismatchError as exc:
+        print(f"liveness topics: {exc}", file=sys.stderr)
+        return 2
     print(f"topics ready on {kafka.bootstrap} ({kafka.partitions} partitions, prefix {kafka.topic_prefix!r})")
     return 0
 
