@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -15,7 +16,15 @@ from pathlib import Path
 
 import orjson
 
-from liveness.config import KafkaSettings, kafka_from_env, token_keys_from_env
+from liveness.config import (
+    KafkaSettings,
+    attempt_policy_from_env,
+    decision_public_keys_from_env,
+    decision_signer_from_env,
+    kafka_from_env,
+    tenants_from_env,
+    token_keys_from_env,
+)
 
 
 def _kafka_flags(parser: argparse.ArgumentParser) -> None:
@@ -44,10 +53,15 @@ def _print_json(data: object) -> None:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
+    from liveness.topics_admin import TopicMismatchError
     from liveness.topology import create_topics
 
     kafka = _kafka(args)
-    asyncio.run(create_topics(kafka, args.verifier_app_id))
+    try:
+        asyncio.run(create_topics(kafka, args.verifier_app_id))
+    except TopicMismatchError as exc:
+        print(f"liveness topics: {exc}", file=sys.stderr)
+        return 2
     print(f"topics ready on {kafka.bootstrap} ({kafka.partitions} partitions, prefix {kafka.topic_prefix!r})")
     return 0
 
@@ -89,7 +103,7 @@ def cmd_verifier(args: argparse.Namespace) -> int:
         ),
         commit_interval_s=float(os.environ.get("LIVENESS_COMMIT_INTERVAL_S", "0.1")),
     )
-    app = make_verifier_app(kafka, token_keys_from_env(), worker=worker)
+    app = make_verifier_app(kafka, token_keys_from_env(), worker=worker, signer=decision_signer_from_env())
     return _run_faust(app, "verifier", args.metrics_port)
 
 
@@ -136,7 +150,43 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         from liveness import metrics
 
         metrics.start_metrics_server(int(metrics_port), heartbeat=None)  # /healthz is the gateway's
-    run_gateway(_kafka(args), token_keys_from_env(), policy, GatewaySettings(host=args.host, port=args.port))
+    demo_mode = args.demo or os.environ.get("LIVENESS_GATEWAY_DEMO", "") in ("1", "true", "yes")
+    settings = GatewaySettings(
+        host=args.host,
+        port=args.port,
+        tenants=tenants_from_env(),
+        demo_mode=demo_mode,
+        attempts=attempt_policy_from_env(),
+        decision_public_keys=decision_public_keys_from_env(),
+    )
+    if not settings.tenants and not demo_mode:
+        logging.getLogger(__name__).warning(
+            "no tenants (LIVENESS_TENANTS_FILE) and no --demo: every session creation will be refused"
+        )
+    run_gateway(_kafka(args), token_keys_from_env(), policy, settings)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """New key material, printed once: an API key and its stored digest, or a decision signing key pair."""
+    if args.kind == "api-key":
+        from producers.gateway.tenants import key_digest, new_api_key
+
+        key = new_api_key()
+        _print_json({"api_key": key, "tenants_file_entry": {"sha256": key_digest(key)}})
+        return 0
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from schemas.signatures import key_id, private_key_text, public_jwk
+
+    private_key = Ed25519PrivateKey.generate()
+    _print_json(
+        {
+            "LIVENESS_DECISION_SIGNING_KEY": private_key_text(private_key),
+            "LIVENESS_DECISION_PUBLIC_KEYS": public_jwk(private_key.public_key())["x"],
+            "kid": key_id(private_key.public_key()),
+        }
+    )
     return 0
 
 
@@ -233,7 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--challenge-weights",
         help="e.g. nose_sequence=3,turn=1 [LIVENESS_CHALLENGE_WEIGHTS, nose_sequence=1]",
     )
+    gateway.add_argument(
+        "--demo",
+        action="store_true",
+        help="public demo: the page creates its own session without a key [LIVENESS_GATEWAY_DEMO]",
+    )
     gateway.set_defaults(handler=cmd_gateway)
+
+    keys = sub.add_parser("keys", help="generate a tenant API key or a decision signing key pair")
+    keys.add_argument("kind", choices=("api-key", "signing-key"))
+    keys.set_defaults(handler=cmd_keys)
 
     demo = sub.add_parser(
         "demo", help="broker, workers and sample sessions from real face videos, end to end"

@@ -103,3 +103,59 @@ def token_keys_from_env(env: Mapping[str, str] | None = None) -> TokenKeys:
         previous=previous.encode() if previous else None,
         previous_valid_until_ms=int(env.get("LIVENESS_TOKEN_PREVIOUS_VALID_UNTIL_MS", "0")),
     )
+
+
+def decision_signer_from_env(env: Mapping[str, str] | None = None) -> Any:
+    """The verifier's decision signer from ``LIVENESS_DECISION_SIGNING_KEY`` (None: decisions unsigned)."""
+    from schemas.signatures import DecisionSigner, private_key_from_text
+
+    env = os.environ if env is None else env
+    text = env.get("LIVENESS_DECISION_SIGNING_KEY")
+    return DecisionSigner(private_key_from_text(text)) if text else None
+
+
+def decision_public_keys_from_env(env: Mapping[str, str] | None = None) -> tuple[Any, ...]:
+    """The keys the gateway publishes: ``LIVENESS_DECISION_PUBLIC_KEYS`` (comma-separated, base64url).
+
+    Without it, the public half of ``LIVENESS_DECISION_SIGNING_KEY`` when that is set
+    (a single-host deployment, the demo).
+    """
+    from schemas.signatures import public_key_from_text
+
+    env = os.environ if env is None else env
+    listed = [text for text in env.get("LIVENESS_DECISION_PUBLIC_KEYS", "").split(",") if text.strip()]
+    if listed:
+        return tuple(public_key_from_text(text) for text in listed)
+    signer = decision_signer_from_env(env)
+    return (signer.private_key.public_key(),) if signer is not None else ()
+
+
+def tenants_from_env(env: Mapping[str, str] | None = None) -> Any:
+    """The tenants from ``LIVENESS_TENANTS_FILE`` (a JSON file) or ``LIVENESS_TENANTS`` (inline JSON)."""
+    import orjson
+
+    from producers.gateway.tenants import TenantDirectory
+
+    env = os.environ if env is None else env
+    path, inline = env.get("LIVENESS_TENANTS_FILE"), env.get("LIVENESS_TENANTS")
+    if path:
+        with open(path, "rb") as file:
+            return TenantDirectory.from_dict(orjson.loads(file.read()))
+    if inline:
+        return TenantDirectory.from_dict(orjson.loads(inline))
+    return TenantDirectory([])
+
+
+def attempt_policy_from_env(env: Mapping[str, str] | None = None) -> Any:
+    """Attempt limits: ``LIVENESS_MAX_FAILED_PER_USER``, ``_PER_ADDRESS``, ``LIVENESS_ATTEMPT_WINDOW_S``."""
+    from producers.gateway.attempts import AttemptPolicy
+
+    env = os.environ if env is None else env
+    default = AttemptPolicy()
+    return AttemptPolicy(
+        max_failed_per_user=int(env.get("LIVENESS_MAX_FAILED_PER_USER", default.max_failed_per_user)),
+        max_failed_per_address=int(
+            env.get("LIVENESS_MAX_FAILED_PER_ADDRESS", default.max_failed_per_address)
+        ),
+        window_s=float(env.get("LIVENESS_ATTEMPT_WINDOW_S", default.window_s)),
+    )

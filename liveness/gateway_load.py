@@ -236,7 +236,7 @@ class GatewayHarness:
         self.broker.start(timeout_s=120)
         try:
             self.stack.__enter__()
-            env = {**self.stack.env(), "LIVENESS_LOG_LEVEL": "WARNING"}
+            env = {**self.stack.env(), "LIVENESS_LOG_LEVEL": "WARNING", "LIVENESS_GATEWAY_DEMO": "1"}
             args = ["--host", "0.0.0.0", "--port", str(self.gateway_port)]
             self.gateway = WorkerProcess("gateway", args, env, self.work_dir / "gateway.log").start()
             asyncio.run(self._wait_ready(60.0))

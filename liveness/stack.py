@@ -18,7 +18,14 @@ from liveness.broker import BrokerConfig, LocalBroker, free_ports
 from liveness.config import KafkaSettings
 from liveness.topology import create_topics
 from liveness.workers import WorkerProcess, wait_for_group
+from schemas.signatures import DecisionSigner, private_key_text
 from schemas.tokens import TokenKeys
+
+
+def _new_signer() -> DecisionSigner:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return DecisionSigner(Ed25519PrivateKey.generate())
 
 
 @dataclass
@@ -30,6 +37,7 @@ class Stack:
     processors: int = 1
     verifiers: int = 1
     keys: TokenKeys = field(default_factory=lambda: TokenKeys(secrets.token_hex(32).encode()))
+    signer: DecisionSigner = field(default_factory=_new_signer)  # the verifiers sign decisions with it
     broker: LocalBroker | None = None
     workers: list[WorkerProcess] = field(default_factory=list)
 
@@ -48,6 +56,7 @@ class Stack:
             "LIVENESS_TOPIC_PREFIX": self.kafka.topic_prefix,
             "LIVENESS_PARTITIONS": str(self.kafka.partitions),
             "LIVENESS_TOKEN_SECRET": self.keys.current.decode(),
+            "LIVENESS_DECISION_SIGNING_KEY": private_key_text(self.signer.private_key),
         }
 
     def __enter__(self) -> Stack:

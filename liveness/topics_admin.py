@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 
 from schemas.errors import LivenessError
@@ -21,7 +22,7 @@ _PROBE_INTERVAL_S = 0.2
 
 
 class TopicMismatchError(LivenessError):
-    """A topic already exists with a partition count other than the one asked for.
+    """A topic already exists with a partition count or a config other than the one asked for.
 
     Session-keyed topics are joined by partition, so a silently accepted mismatch
     would send a session's frames and its start to different verifier instances.
@@ -42,8 +43,14 @@ class TopicSpec:
 
 
 @asynccontextmanager
-async def _admin(bootstrap: str, request_timeout_ms: int = 40_000) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms)
+async def _admin(
+    bootstrap: str, request_timeout_ms: int = 40_000, security: Mapping[str, Any] | None = None
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    # ``security``: the SASL/SSL options of ``KafkaSettings.client_options`` (every client gets them).
+    options = {key: value for key, value in (security or {}).items() if key != "bootstrap_servers"}
+    client = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms, **options
+    )
     try:
         await client.start()
         yield client
@@ -51,11 +58,13 @@ async def _admin(bootstrap: str, request_timeout_ms: int = 40_000) -> AsyncItera
         await client.close()
 
 
-async def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> None:
-    """Create the topics that are missing; existing ones must have the partition count asked for."""
+async def ensure_topics(
+    bootstrap: str, specs: Sequence[TopicSpec], security: Mapping[str, Any] | None = None
+) -> None:
+    """Create the missing topics; existing ones must have the partition count and configs asked for."""
     if not specs:
         return
-    async with _admin(bootstrap) as admin:
+    async with _admin(bootstrap, security=security) as admin:
         response = await admin.create_topics(
             [
                 NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config))
@@ -71,6 +80,29 @@ async def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> None:
                 raise for_code(code)(f"creating topic {name!r}: {message}")
         if existing:
             await _check_partitions(admin, [s for s in specs if s.name in existing])
+            await _check_configs(admin, [s for s in specs if s.name in existing and s.config])
+
+
+async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """Existing topics' configs must be the spec's (CreateTime frames would let clients set the time)."""
+    if not specs:
+        return
+    resources = [ConfigResource(ConfigResourceType.TOPIC, s.name, configs=dict(s.config)) for s in specs]
+    found: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(resources):
+        for error_code, error_message, _type, name, entries in response.resources:
+            if error_code:
+                raise for_code(error_code)(f"describing topic {name!r}: {error_message}")
+            found[name] = {entry[0]: entry[1] for entry in entries}
+    for spec in specs:
+        for key, wanted in spec.config.items():
+            actual = found.get(spec.name, {}).get(key)
+            if actual != wanted:
+                raise TopicMismatchError(
+                    f"topic {spec.name!r} exists with {key}={actual}, {wanted} wanted; fix it with "
+                    f"kafka-configs.sh --alter --entity-type topics --entity-name {spec.name} "
+                    f"--add-config {key}={wanted} (or delete the topic), then run 'liveness topics' again"
+                )
 
 
 async def _check_partitions(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:

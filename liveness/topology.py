@@ -30,4 +30,5 @@ def topic_specs(
 
 
 async def create_topics(kafka: KafkaSettings, verifier_app_id: str = VerifierWorkerSettings.app_id) -> None:
-    await ensure_topics(kafka.bootstrap, topic_specs(kafka, verifier_app_id))
+    """Create the missing topics and check the existing ones, with the deployment's SASL/SSL settings."""
+    await ensure_topics(kafka.bootstrap, topic_specs(kafka, verifier_app_id), kafka.client_options())

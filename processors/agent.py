@@ -23,7 +23,7 @@ from liveness import logs, metrics
 from liveness.config import KafkaSettings
 from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer, FrameLimits
-from processors.pipeline import FrameResult, analyse_batch
+from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from schemas.clock import now_ms
 from schemas.codec import decode_identity_request, encode
 from schemas.errors import LivenessError
@@ -82,7 +82,13 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
         # to back while the event loop fetches and sends, instead of idling at every frame
         # while the loop does its share. ``within`` bounds the wait a lone frame can add.
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            messages = [event.message for event in events]
+            messages = []
+            for event in events:
+                refused = _server_time_refusal(event.message)
+                if refused is None:
+                    messages.append(event.message)
+                else:
+                    await _publish(event.message, FrameResult(None, refused))
             items = [
                 (m.value, m.headers, round(m.timestamp * 1000), SourceRef(m.topic, m.partition, m.offset))
                 for m in messages
@@ -95,6 +101,10 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
             for message, result in zip(messages, results, strict=True):
                 logs.bind_session(message.key)  # records are keyed by session id
                 await _publish(message, result)
+
+    def _server_time_refusal(message: Any) -> Any:
+        source = SourceRef(message.topic, message.partition, message.offset)
+        return server_time_refusal(message.timestamp_type, message.value, source, now_ms())
 
     async def _publish(message: Any, result: FrameResult) -> None:
         if result.dead_letter is not None:

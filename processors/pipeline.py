@@ -63,6 +63,27 @@ def process_frame(
     return FrameResult(failed, dead_letter(reason, detail, source, jpeg, meta.session_id, now_ms))
 
 
+LOG_APPEND_TIME = 1  # Kafka's record timestamp type: 0 CreateTime (the producer's), 1 LogAppendTime
+
+
+def server_time_refusal(
+    timestamp_type: int, jpeg: bytes | None, source: SourceRef, now_ms: int
+) -> DeadLetter | None:
+    """A dead letter for a frame not stamped by the broker; ``None`` for a LogAppendTime frame.
+
+    Every deadline is judged on the frame's record timestamp. With CreateTime that is the
+    producer's clock (a topic created or altered without ``LogAppendTime``), which a client
+    could set: the frame is refused rather than judged on a time the client chose.
+    """
+    if timestamp_type == LOG_APPEND_TIME:
+        return None
+    detail = (
+        f"record timestamp type {timestamp_type} is not LogAppendTime: "
+        "set message.timestamp.type=LogAppendTime on the frames topic (liveness topics checks it)"
+    )
+    return dead_letter(DeadLetterReason.CLIENT_TIMESTAMP.value, detail, source, jpeg, None, now_ms)
+
+
 def analyse_batch(
     analyzer: FaceAnalyzer,
     items: list[tuple[bytes | None, Iterable[tuple[str, bytes]] | dict[str, bytes] | None, int, SourceRef]],

@@ -155,6 +155,12 @@ def _optional_number(data: Mapping[str, Any], key: str) -> float | None:
     return value
 
 
+def _with_optional(data: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``data`` plus the optional fields that are set: an event without them is byte-identical to before."""
+    data.update({key: value for key, value in optional.items() if value is not None})
+    return data
+
+
 def _check_header(data: Mapping[str, Any], kind: str) -> None:
     if not isinstance(data, Mapping):
         raise SchemaError(f"expected an object, got {type(data).__name__}")
@@ -320,10 +326,17 @@ class SessionStarted:
     issued_at_ms: int
     expires_at_ms: int
     token: str
+    # Added within v1 (optional): who the session is for. ``tenant`` is the platform that created
+    # it, ``user_ref`` the SHA-256 of the platform's user reference under the tenant
+    # (``producers.gateway.tenants.user_ref_digest``), ``client_ref`` the SHA-256 of the client's
+    # address key: what the attempt limits count, never a readable address or user id.
+    tenant: str | None = None
+    user_ref: str | None = None
+    client_ref: str | None = None
     kind: str = field(default="session_started", init=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "kind": self.kind,
             "v": SCHEMA_VERSION,
             "session_id": self.session_id,
@@ -332,6 +345,7 @@ class SessionStarted:
             "expires_at_ms": self.expires_at_ms,
             "token": self.token,
         }
+        return _with_optional(data, tenant=self.tenant, user_ref=self.user_ref, client_ref=self.client_ref)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SessionStarted:
@@ -342,6 +356,9 @@ class SessionStarted:
             issued_at_ms=_int(data, "issued_at_ms"),
             expires_at_ms=_int(data, "expires_at_ms"),
             token=_str(data, "token", max_len=1024),
+            tenant=_optional_str(data, "tenant"),
+            user_ref=_optional_str(data, "user_ref"),
+            client_ref=_optional_str(data, "client_ref"),
         )
 
 
@@ -458,8 +475,8 @@ class Face:
         )
 
 
-def _embedding(data: Mapping[str, Any]) -> tuple[float, ...]:
-    values = data.get("embedding", [])
+def _embedding(data: Mapping[str, Any], key: str = "embedding") -> tuple[float, ...]:
+    values = data.get(key, [])
     if not isinstance(values, list) or len(values) > MAX_EMBEDDING:
         raise SchemaError(f"embedding must be a list of at most {MAX_EMBEDDING} numbers")
     return _finite_numbers(values)
@@ -659,10 +676,27 @@ class Decision:
     frames_ignored: int
     started_at_ms: int
     decided_at_ms: int
+    # Added within v1 (optional): the session's tenant and hashed user reference (copied from its
+    # start), the face embedding of its reference frame, and the verifier's signature.
+    tenant: str | None = None
+    user_ref: str | None = None
+    reference_embedding: tuple[float, ...] | None = None
+    signature: DecisionSignature | None = None
     kind: str = field(default="decision", init=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The decision as published; ``signature`` last, over everything else (``schemas.signatures``)."""
+        data = self.unsigned_dict()
+        if self.signature is not None:
+            data["signature"] = self.signature.to_dict()
+        return data
+
+    def unsigned_dict(self) -> dict[str, Any]:
+        """The decision without its signature: what the signature covers."""
+        embedding = (
+            None if self.reference_embedding is None else [round(v, 5) for v in self.reference_embedding]
+        )
+        data = {
             "kind": self.kind,
             "v": SCHEMA_VERSION,
             "session_id": self.session_id,
@@ -675,6 +709,7 @@ class Decision:
             "started_at_ms": self.started_at_ms,
             "decided_at_ms": self.decided_at_ms,
         }
+        return _with_optional(data, tenant=self.tenant, user_ref=self.user_ref, reference_embedding=embedding)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
@@ -696,7 +731,36 @@ class Decision:
             frames_ignored=_int(data, "frames_ignored"),
             started_at_ms=_int(data, "started_at_ms"),
             decided_at_ms=_int(data, "decided_at_ms"),
+            tenant=_optional_str(data, "tenant"),
+            user_ref=_optional_str(data, "user_ref"),
+            reference_embedding=(
+                _embedding(data, "reference_embedding") or None
+                if data.get("reference_embedding") is not None
+                else None
+            ),
+            signature=DecisionSignature.from_dict(data["signature"]) if data.get("signature") else None,
         )
+
+
+@dataclass(frozen=True)
+class DecisionSignature:
+    """The verifier's signature of a decision: a compact JWS (EdDSA / Ed25519) and its key id.
+
+    The JWS payload is the decision itself without this field, so a consumer in any
+    language verifies it with a stock JWS or Ed25519 library and reads the payload;
+    nothing has to be re-serialised (``docs/decisions-schema.md``).
+    """
+
+    kid: str
+    jws: str
+    alg: str = "EdDSA"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"alg": self.alg, "kid": self.kid, "jws": self.jws}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DecisionSignature:
+        return cls(kid=_str(data, "kid"), jws=_str(data, "jws", max_len=65536), alg=_str(data, "alg"))
 
 
 @dataclass(frozen=True)

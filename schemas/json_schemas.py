@@ -184,7 +184,11 @@ def session_started_schema() -> Schema:
             "issued_at_ms": _integer(),
             "expires_at_ms": _integer(),
             "token": _identifier(MAX_TOKEN_CHARS),
+            "tenant": _identifier(),
+            "user_ref": _identifier(),
+            "client_ref": _identifier(),
         },
+        optional=("tenant", "user_ref", "client_ref"),
         extra={"$defs": {"box": _defs_box(), "challenge": _defs_challenge()}},
     )
 
@@ -279,7 +283,14 @@ def decision_schema() -> Schema:
             "frames_ignored": _integer(),
             "started_at_ms": _integer(),
             "decided_at_ms": _integer(),
+            "tenant": _identifier(),
+            "user_ref": _identifier(),
+            "reference_embedding": {"type": "array", "items": _number(), "maxItems": 512},
+            "signature": _object(
+                {"alg": {"const": "EdDSA"}, "kid": _identifier(), "jws": _identifier(65536)}
+            ),
         },
+        optional=("tenant", "user_ref", "reference_embedding", "signature"),
         extra={
             "if": {"properties": {"outcome": {"const": "pass"}}},
             "then": {"properties": {"reason": {"const": Reason.PASSED.value}}},

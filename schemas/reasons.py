@@ -42,3 +42,6 @@ class DeadLetterReason(StrEnum):
     UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
     UNKNOWN_SESSION = "UNKNOWN_SESSION"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # A frame whose record timestamp is the producer's (CreateTime), not the broker's: deadlines
+    # are judged on the broker's LogAppendTime, so such a frame is never judged (added within v1).
+    CLIENT_TIMESTAMP = "CLIENT_TIMESTAMP"

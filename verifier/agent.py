@@ -31,6 +31,7 @@ from schemas.codec import decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError
 from schemas.events import Decision, SessionTick, SourceRef, dead_letter
 from schemas.reasons import DeadLetterReason
+from schemas.signatures import DecisionSigner
 from schemas.tokens import TokenKeys
 from verifier.session import Session, Verifier
 from verifier.settings import VerifierSettings
@@ -119,8 +120,9 @@ class VerifierShell:
         dead_letters: Any,
         ticks: Any,
         identity_requests: Any,
+        signer: DecisionSigner | None = None,
     ) -> None:
-        self.core, self.table = core, table
+        self.core, self.table, self.signer = core, table, signer
         self.decisions, self.dead_letters, self.ticks = decisions, dead_letters, ticks
         self.identity_requests = identity_requests
         self.open_sessions: set[bytes] = set()
@@ -195,6 +197,8 @@ class VerifierShell:
         if key in self.decided_before:
             log.warning("decision for %s already on the topic (before a restart): not sent again", key)
             return
+        if self.signer is not None:  # signed here, in the shell: the core never holds key material
+            decision = self.signer.sign(decision)
         delivery = await self.decisions.send(key=key, value=encode(decision))
         await delivery
         metrics.record_decision(decision)
@@ -231,7 +235,9 @@ def make_verifier_app(
     keys: TokenKeys | None,
     settings: VerifierSettings | None = None,
     worker: VerifierWorkerSettings | None = None,
+    signer: DecisionSigner | None = None,
 ) -> faust.App:
+    """The verifier worker; with ``signer`` every decision it publishes is signed."""
     worker = worker or VerifierWorkerSettings()
     topics = kafka.topics
     app = faust.App(
@@ -259,6 +265,7 @@ def make_verifier_app(
         dead_letters=app.topic(topics.dead_letters, key_type=bytes, value_type=bytes),
         ticks=app.topic(ticks_name, key_type=bytes, value_type=bytes),
         identity_requests=app.topic(topics.identity_requests, key_type=bytes, value_type=bytes),
+        signer=signer,
     )
 
     @app.agent(inputs)

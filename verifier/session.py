@@ -78,6 +78,8 @@ class Session:
     progress: dict[str, Any] = field(default_factory=dict)
     ended_last_seq: int | None = None
     identity: IdentityTrack = field(default_factory=IdentityTrack)
+    tenant: str | None = None  # from the session start: copied into the decision
+    user_ref: str | None = None
 
     @property
     def decided(self) -> bool:
@@ -131,6 +133,13 @@ def _scaled(face: Face, sx: float, sy: float) -> Face:
         face.roll_deg,
         tuple(points),
     )
+
+
+def _reference_embedding(session: Session) -> tuple[float, ...] | None:
+    """The embedding of the session's first framed frame (the earliest sample): its reference face."""
+    embeddings = session.identity.embeddings
+    # Rounded as the identity samples are on the wire: the decision round-trips unchanged.
+    return tuple(round(v, 5) for v in embeddings[min(embeddings, key=int)]) if embeddings else None
 
 
 class Verifier:
@@ -195,6 +204,8 @@ class Verifier:
             pending=early.pending,
             frames_ignored=early.frames_ignored,
             ended_last_seq=early.ended_last_seq,
+            tenant=event.tenant,
+            user_ref=event.user_ref,
         )
         # Expiry first: a genuine start handled late is EXPIRED, not a bad token. The token's
         # own (signed) expiry must then equal the event's, which every later deadline uses.
@@ -531,6 +542,7 @@ class Verifier:
         session.pending.clear()
         session.progress, session.reference, session.last_face = {}, None, None
         session.recent_shapes = []
+        reference_embedding = _reference_embedding(session)
         session.identity.embeddings, session.identity.awaiting = {}, None  # decided rows stay forever
         decision = Decision(
             session_id=session.session_id,
@@ -542,6 +554,9 @@ class Verifier:
             frames_ignored=session.frames_ignored,
             started_at_ms=session.issued_at_ms,
             decided_at_ms=now_ms,
+            tenant=session.tenant,
+            user_ref=session.user_ref,
+            reference_embedding=reference_embedding,
         )
         return Outcome(session, decision)
 

@@ -127,3 +127,24 @@ def encode_frame_message(seq: int, jpeg: bytes, captured_at_ms: int | None = Non
     """The binary message of one frame, as the web client builds it (for Python clients and tests)."""
     header = b"" if captured_at_ms is None else orjson.dumps({"captured_at_ms": captured_at_ms}) + HEADER_END
     return seq.to_bytes(SEQ_BYTES, "big") + header + jpeg
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    """A tenant backend's session request: the user it is for, and optionally the camera's frame size."""
+
+    user_ref: str
+    size: FrameSize | None
+
+
+MAX_USER_REF_CHARS = 256
+
+
+def parse_backend_request(body: bytes, limits: GatewayLimits) -> BackendRequest:
+    """``{"user_ref": str, "image_width"?: int, "image_height"?: int}``; nothing else is accepted."""
+    request = _json_object(body, "request body") if body.strip() else {}
+    user_ref = request.pop("user_ref", None)
+    if not isinstance(user_ref, str) or not 1 <= len(user_ref) <= MAX_USER_REF_CHARS:
+        raise Refusal(f"user_ref must be a string of 1 to {MAX_USER_REF_CHARS} characters")
+    size = parse_session_request(orjson.dumps(request), limits) if request else None
+    return BackendRequest(user_ref, size)

@@ -2,9 +2,11 @@
 
 Routes::
 
-    POST /sessions                      draw a challenge, publish the session start, hand out the token
+    POST /sessions                      a tenant's backend (API key) or, in demo mode, the page:
+                                        draw a challenge, publish the session start, hand out the token
     GET  /sessions/{id}/stream?token=   WebSocket: frames in, observations and the decision out
-    GET  /sessions/{id}                 the decision, or {"status": "pending"}
+    GET  /sessions/{id}                 the tenant's decision (signed), or {"status": "pending"}
+    GET  /.well-known/jwks.json         the public keys that verify decisions
     GET  /healthz, /readyz              liveness of the process, readiness of its Kafka clients
     GET  /                              the web client (static files under /static/)
 
@@ -15,6 +17,7 @@ requests, calls them, publishes through ``SessionPublisher`` and writes replies.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -31,6 +34,7 @@ from liveness.config import KafkaSettings
 from producers.challenge_service import ChallengePolicy, ChallengeService
 from producers.gateway import logsafe
 from producers.gateway.admission import CreationLimiter, StreamSlots, address_key
+from producers.gateway.attempts import AttemptLedger, client_ref
 from producers.gateway.deadline import StreamDeadline
 from producers.gateway.errors import (
     GatewayBusy,
@@ -45,15 +49,19 @@ from producers.gateway.feeds import Event, KafkaFeeds
 from producers.gateway.frames import FrameGate
 from producers.gateway.logsafe import loggable
 from producers.gateway.protocol import (
+    FrameSize,
     max_message_bytes,
+    parse_backend_request,
     parse_control_message,
     parse_frame_message,
     parse_session_request,
 )
 from producers.gateway.registry import DecisionCache, GatewaySession, SessionRegistry, admit_stream
 from producers.gateway.settings import GatewayLimits, GatewaySettings
+from producers.gateway.tenants import DEMO_TENANT, user_ref_digest
 from producers.publisher import SessionPublisher, now_ms
 from schemas.events import Challenge, Decision, FrameMeta, SessionEnded
+from schemas.signatures import public_jwks
 from schemas.tokens import TokenKeys
 
 log = logging.getLogger(__name__)
@@ -88,6 +96,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda value: orjson.dumps(value).decode())
 
 
+def _unauthorized() -> web.Response:
+    response = _json({"error": "UNAUTHORIZED", "detail": "a tenant API key is required (Bearer)"}, 401)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="liveness"'
+    return response
+
+
 class Gateway:
     """One gateway process: its Kafka clients, the sessions it created and its open streams."""
 
@@ -107,6 +121,7 @@ class Gateway:
         self.registry = SessionRegistry(self.limits.max_sessions)
         self.creations = CreationLimiter(self.limits, _monotonic_ms())
         self.slots = StreamSlots(self.limits.max_streams, self.limits.max_streams_per_address)
+        self.ledger = AttemptLedger(settings.attempts)  # fed from Kafka: shared by every gateway
         self.publisher: SessionPublisher | None = None
         self.feeds: KafkaFeeds | None = None
 
@@ -126,7 +141,7 @@ class Gateway:
     async def _keep_connected(self) -> None:
         while True:
             publisher = SessionPublisher(self.kafka, max_batch_bytes=PUBLISH_BATCH_BYTES)
-            feeds = KafkaFeeds(self.kafka, self.cache, self.settings.decision_lookback_s)
+            feeds = KafkaFeeds(self.kafka, self.cache, self.settings.decision_lookback_s, self.ledger)
             try:
                 await publisher.start()
                 await feeds.start()
@@ -142,25 +157,43 @@ class Gateway:
 
     # ---- HTTP ---------------------------------------------------------------------------
 
+    def _tenant_of(self, request: web.Request) -> str | None:
+        """The tenant whose API key the request carries; in demo mode, a keyless request is the demo's."""
+        authorization = request.headers.get("Authorization")
+        if authorization is None and self.settings.demo_mode:
+            return DEMO_TENANT
+        tenant = self.settings.tenants.authenticate(authorization, now_ms())
+        return tenant.tenant_id if tenant is not None else None
+
     async def create_session(self, request: web.Request) -> web.Response:
+        tenant = self._tenant_of(request)
+        if tenant is None:
+            return _unauthorized()
         publisher = self.publisher
         if publisher is None or not self.ready:
             return _json({"error": "NOT_READY", "detail": "not connected to Kafka yet"}, 503)
         try:
-            size = parse_session_request(await request.read(), self.limits)
+            size, user_ref = self._session_request(tenant, await request.read())
         except Refusal as exc:
             return _json({"error": exc.reason_code, "detail": str(exc)}, 400)
-        refused = self._creation_refusal(address_key(request.remote))
+        address = address_key(request.remote)
+        refused = self._creation_refusal(address) or self._attempts_refusal(tenant, user_ref, address)
         if refused is not None:
             return refused
         width = size.width if size else self.policy.image_width
         height = size.height if size else self.policy.image_height
-        started = self.service.start(now_ms(), challenge=self.challenge_source(width, height))
+        started = dataclasses.replace(
+            self.service.start(now_ms(), challenge=self.challenge_source(width, height)),
+            tenant=tenant,
+            user_ref=user_ref,
+            client_ref=client_ref(address),
+        )
         try:
             await publisher.start_session(started)
         except KafkaError as exc:  # the session does not exist until the verifier can know it
             log.warning("could not publish session start: %r", exc)
             return _json({"error": "UNAVAILABLE", "detail": "could not publish the session start"}, 503)
+        self.ledger.started(started)  # before the topic brings it back: the next request counts it
         try:
             self.registry.add(started, now_ms())
         except RegistryFull:  # filled by creations running meanwhile; the verifier expires this one
@@ -177,6 +210,30 @@ class Gateway:
             "limits": self.limits.public(),
         }
         return _json(body, 201)
+
+    def _session_request(self, tenant: str, body: bytes) -> tuple[FrameSize | None, str | None]:
+        """A backend names the user (hashed at once); the demo page asks only for a frame size."""
+        if tenant == DEMO_TENANT:
+            return parse_session_request(body, self.limits), None
+        backend = parse_backend_request(body, self.limits)
+        return backend.size, user_ref_digest(tenant, backend.user_ref)
+
+    def _attempts_refusal(self, tenant: str, user_ref: str | None, address: str) -> web.Response | None:
+        """429 when this user or this address has too many unsuccessful sessions in the window."""
+        refused = self.ledger.refusal(tenant, user_ref, client_ref(address), now_ms())
+        if refused is None:
+            return None
+        metrics.gateway_session_refused(f"{refused.scope}_attempts", len(self.registry))
+        who = "for this user" if refused.scope == "user" else "from your address"
+        window_min = self.settings.attempts.window_s / 60
+        detail = (
+            f"too many unsuccessful sessions {who} in {window_min:g} min; retry in {refused.retry_after_s} s"
+        )
+        response = _json(
+            {"error": "TOO_MANY_ATTEMPTS", "detail": detail, "retry_after_s": refused.retry_after_s}, 429
+        )
+        response.headers["Retry-After"] = str(refused.retry_after_s)
+        return response
 
     def _creation_refusal(self, address: str) -> web.Response | None:
         """429 when this address or everyone creates too fast, 503 when every remembered session is live."""
@@ -201,7 +258,23 @@ class Gateway:
         return response
 
     async def poll(self, request: web.Request) -> web.Response:
-        return _json(poll_response(self.cache.get(request.match_info["session_id"])))
+        """The decision of one of the caller's sessions; another tenant's is as unknown as a made-up id."""
+        tenant = self._tenant_of(request)
+        if tenant is None:
+            return _unauthorized()
+        session_id = request.match_info["session_id"]
+        decision = self.cache.get(session_id)
+        owner = (decision.tenant or DEMO_TENANT) if decision is not None else self.ledger.owner(session_id)
+        if owner is None and tenant == DEMO_TENANT:
+            owner = DEMO_TENANT  # the demo's polls wait for sessions this gateway has not seen start
+        if owner != tenant:
+            return _json({"error": "UNKNOWN_SESSION", "detail": "no such session of yours"}, 404)
+        return _json(poll_response(decision))
+
+    async def jwks(self, request: web.Request) -> web.Response:
+        response = _json(public_jwks(self.settings.decision_public_keys))
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
 
     async def metrics_endpoint(self, request: web.Request) -> web.Response:
         body, content_type = metrics.exposition()
@@ -499,6 +572,35 @@ class PathAccessLogger(AbstractAccessLogger):
         )
 
 
+def cors(tenants: Any) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """CORS for the API paths: only origins a tenant lists (exact), never a wildcard.
+
+    A tenant's page on its own origin may poll its session's result or, in demo mode, create one;
+    a preflight carries no key, so it is answered for any listed origin, and the key decides
+    what the request itself may see.
+    """
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        listed = request.path.startswith("/sessions") and tenants.origin_allowed(origin)
+        if request.method == "OPTIONS" and listed:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if listed and not response.prepared:
+            response.headers["Access-Control-Allow-Origin"] = str(origin)
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
 # How the gateway's aiohttp server is run (``web.run_app``, or a test's ``TestServer``).
 SERVER_OPTIONS: dict[str, Any] = {"access_log_class": PathAccessLogger}
 
@@ -522,12 +624,15 @@ def make_app(
     settings = settings or GatewaySettings()
     logsafe.install()
     gateway = Gateway(kafka, keys, policy or ChallengePolicy(), settings, challenge_source)
-    app = web.Application(client_max_size=settings.limits.max_body_bytes, middlewares=[security_headers])
+    app = web.Application(
+        client_max_size=settings.limits.max_body_bytes, middlewares=[security_headers, cors(settings.tenants)]
+    )
     app[GATEWAY] = gateway
     app.cleanup_ctx.append(gateway.kafka_context)
     app.router.add_post("/sessions", gateway.create_session)
     app.router.add_get("/sessions/{session_id}/stream", gateway.stream)
     app.router.add_get("/sessions/{session_id}", gateway.poll)
+    app.router.add_get("/.well-known/jwks.json", gateway.jwks)
     app.router.add_get("/healthz", gateway.healthz)
     app.router.add_get("/metrics", gateway.metrics_endpoint)
     app.router.add_get("/readyz", gateway.readyz)

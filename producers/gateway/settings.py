@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from producers.gateway.attempts import AttemptPolicy
+from producers.gateway.tenants import TenantDirectory
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -71,3 +75,11 @@ class GatewaySettings:
     # gateway still answers polls for sessions decided just before.
     decision_lookback_s: float = 600.0
     static_dir: Path = STATIC_DIR
+    # The tenants' backends and their hashed API keys (``LIVENESS_TENANTS_FILE``).
+    tenants: TenantDirectory = field(default_factory=lambda: TenantDirectory([]))
+    # The public demo: the page creates its own session, without a key (``--demo``). Off by default.
+    demo_mode: bool = False
+    attempts: AttemptPolicy = field(default_factory=AttemptPolicy)
+    # Ed25519 public keys of the verifiers' decision signatures, published at /.well-known/jwks.json
+    # (the current key and, while rotating, the previous one).
+    decision_public_keys: tuple[Any, ...] = ()

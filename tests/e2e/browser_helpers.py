@@ -26,6 +26,7 @@ from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.server import ChallengeSource, make_app
+from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.settings import GatewaySettings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -105,7 +106,9 @@ async def gateway(
     stack: Stack, challenge_source: ChallengeSource | None = None, policy: ChallengePolicy | None = None
 ) -> AsyncIterator[str]:
     """The gateway on a free port of this event loop; yields its base URL once it is ready."""
-    app = make_app(stack.kafka, stack.keys, policy or ChallengePolicy(), GatewaySettings(), challenge_source)
+    # The gateway's own page creates its sessions (demo mode); every test is from 127.0.0.1.
+    settings = GatewaySettings(demo_mode=True, attempts=AttemptPolicy(max_failed_per_address=10_000))
+    app = make_app(stack.kafka, stack.keys, policy or ChallengePolicy(), settings, challenge_source)
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     port = free_ports(1)[0]

@@ -33,6 +33,7 @@ from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import ChallengeSource, make_app
+from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.settings import GatewayLimits, GatewaySettings
 from producers.recording import RecordedSession, write_session
 from schemas.events import Challenge
@@ -80,7 +81,10 @@ async def gateway(stack: Stack, challenge_source: ChallengeSource | None = None)
     # An attacker retrying from many addresses: the per-address limits are another defence, not the
     # one measured here.
     limits = GatewayLimits(session_burst_per_address=1_000, max_streams_per_address=CONCURRENT)
-    settings = GatewaySettings(limits=limits)
+    # Attempt limits per address and per user would stop this attacker after a few tries: also
+    # another defence, switched off to measure the chance of a single replay.
+    attempts = AttemptPolicy(max_failed_per_user=10_000, max_failed_per_address=10_000)
+    settings = GatewaySettings(limits=limits, demo_mode=True, attempts=attempts)
     app = make_app(stack.kafka, stack.keys, ChallengePolicy(), settings, challenge_source)
     client = TestClient(TestServer(app))
     await client.start_server()

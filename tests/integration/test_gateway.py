@@ -20,6 +20,7 @@ from liveness.topics_admin import TopicSpec, ensure_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import make_app
+from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.settings import GatewayLimits, GatewaySettings
 from schemas.codec import decode_session_event, encode, parse_frame_headers
 from schemas.events import (
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.integration
 
 _TEST_TIMEOUT_S = 60
 LIMITS = GatewayLimits(max_frame_bytes=64 * 1024, burst_frames=5, max_fps=15.0)
+UNLIMITED_ATTEMPTS = AttemptPolicy(max_failed_per_user=10_000, max_failed_per_address=10_000)
 
 
 def jpeg_of(width: int = 640, height: int = 480, seed: int = 0) -> bytes:
@@ -70,7 +72,9 @@ async def _gateway(
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix, partitions=2)
     await ensure_topics(kafka_bootstrap, [TopicSpec(name, kafka.partitions) for name in kafka.topics.all()])
     keys = TokenKeys(secrets.token_bytes(32))
-    app = make_app(kafka, keys, policy, GatewaySettings(limits=limits))
+    # The page creates its own sessions (demo mode); attempt limits have tests of their own.
+    settings = GatewaySettings(limits=limits, demo_mode=True, attempts=UNLIMITED_ATTEMPTS)
+    app = make_app(kafka, keys, policy, settings)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -198,7 +198,7 @@ async def test_gateway_control_characters_from_the_path_are_escaped_in_every_log
 ) -> None:
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=unique_prefix, partitions=2)
     await ensure_topics(kafka_bootstrap, [TopicSpec(name, 2) for name in kafka.topics.all()])
-    app = make_app(kafka, TokenKeys(os.urandom(32)), settings=GatewaySettings())
+    app = make_app(kafka, TokenKeys(os.urandom(32)), settings=GatewaySettings(demo_mode=True))
     server = TestServer(app)
     await server.start_server(access_log_class=PathAccessLogger)  # as ``run_gateway`` serves it
     client = TestClient(server)
