@@ -241,7 +241,12 @@ async def test_gateway_create_session_publishes_signed_start_for_camera_size(
 ) -> None:
     session = await gateway.create({"image_width": 480, "image_height": 640})
     challenge = session["challenge"]
-    assert (challenge["type"], challenge["image_width"], challenge["image_height"]) == ("nose", 480, 640)
+    assert (challenge["type"], challenge["image_width"], challenge["image_height"]) == (
+        "nose_sequence",
+        480,
+        640,
+    )
+    assert len(challenge["targets"]) == 3 and all(t["left"] + t["width"] <= 480 for t in challenge["targets"])
     [record] = await read_all(gateway.kafka, gateway.kafka.topics.sessions)
     started = decode_session_event(record.value)
     assert isinstance(started, SessionStarted)
