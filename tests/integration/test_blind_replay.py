@@ -31,9 +31,9 @@ from liveness.replay import replay_offline
 from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
+from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import ChallengeSource, make_app
-from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.settings import GatewayLimits, GatewaySettings
 from producers.recording import RecordedSession, write_session
 from schemas.events import Challenge
@@ -103,34 +103,34 @@ async def attempt(client: TestClient | ClientSession, recording: RecordedSession
     created = await client.post("/sessions", json={"image_width": width, "image_height": height})
     assert created.status == 201, await created.text()
     session = await created.json()
+    closing = None
     async with client.ws_connect(f"{session['stream']}?token={session['token']}") as ws:
         sender = asyncio.create_task(_stream(ws, recording))
         try:
             async with asyncio.timeout(DECISION_TIMEOUT_S):
                 async for message in ws:
                     if message.type != WSMsgType.TEXT:
+                        closing = message.extra
                         break
                     body = orjson.loads(message.data)
                     if body.get("type") == "decision":
                         return {"challenge": session["challenge"], **body["decision"]}
         finally:
             sender.cancel()
-    raise AssertionError(f"no decision for {session['session_id']}: closed {ws.close_code}")
+    failure = sender.exception() if sender.done() and not sender.cancelled() else None
+    raise AssertionError(
+        f"no decision for {session['session_id']}: closed {ws.close_code}, sender: {failure!r}"
+    )
 
 
 async def _stream(ws, recording: RecordedSession) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    start_s, first_ms = loop.time(), recording.frames[0].captured_at_ms
-    for seq, frame in enumerate(recording.frames):
-        offset_s = (frame.captured_at_ms - first_ms) / 1000
-        await asyncio.sleep(max(0.0, start_s + offset_s - loop.time()))
-        captured_at_ms = int((start_s + offset_s) * 1000) + _wall_offset_ms(loop)
-        await ws.send_bytes(encode_frame_message(seq, captured_at_ms, frame.jpeg()))
+    """The recording at its own pace, as a camera sends it: each gap kept, none caught up in a burst."""
+    frames = recording.frames
+    for seq, frame in enumerate(frames):
+        if seq:
+            await asyncio.sleep((frame.captured_at_ms - frames[seq - 1].captured_at_ms) / 1000)
+        await ws.send_bytes(encode_frame_message(seq, frame.jpeg(), int(time.time() * 1000)))
     await ws.send_str('{"type": "end"}')
-
-
-def _wall_offset_ms(loop: asyncio.AbstractEventLoop) -> int:
-    return int(time.time() * 1000 - loop.time() * 1000)
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
