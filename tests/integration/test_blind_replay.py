@@ -119,7 +119,7 @@ async def attempt(client: TestClient | ClientSession, recording: RecordedSession
             sender.cancel()
     failure = sender.exception() if sender.done() and not sender.cancelled() else None
     raise AssertionError(
-        f"no decision for {session['session_id']}: closed {ws.close_code}, sender: {failure!r}"
+        f"no decision for {session['session_id']}: closed {ws.close_code} {closing!r}, sender: {failure!r}"
     )
 
 
