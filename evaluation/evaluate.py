@@ -56,6 +56,7 @@ def result_of(
         diagnostics=diagnostics or {},
         failed=tuple(check.name for check in decision.checks if not check.passed),
         seconds_from_framing=seconds_from_framing,
+        frames_used=decision.frames_used,
     )
 
 

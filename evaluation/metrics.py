@@ -46,6 +46,7 @@ class SessionResult:
     diagnostics: Mapping[str, float | None] = field(default_factory=dict)
     failed: tuple[str, ...] = ()  # the decision's checks that did not pass
     seconds_from_framing: float | None = None  # first framed frame to the decision, server clock
+    frames_used: int | None = None  # frames the verifier had used when it decided
 
     def value(self, name: str) -> float | None:
         """A decision check's measured value, else a diagnostic's."""
@@ -75,6 +76,7 @@ class SessionResult:
             "seconds": round(self.seconds, 3),
             "failed": list(self.failed),
             "seconds_from_framing": self.seconds_from_framing,
+            "frames_used": self.frames_used,
         }
 
     @classmethod
@@ -92,6 +94,7 @@ class SessionResult:
             diagnostics=dict(data.get("diagnostics", {})),
             failed=tuple(data.get("failed", ())),
             seconds_from_framing=data.get("seconds_from_framing"),
+            frames_used=data.get("frames_used"),
         )
 
 
@@ -141,10 +144,7 @@ def decisive_failures(result: SessionResult) -> set[str]:
     Non-planarity is measured between the first framed frame and the rests: with no
     rest it reads 0 and decides nothing.
     """
-    failed = {name for name in result.failed if name not in NOT_DECISIVE}
-    if result.checks.get("targets_reached", 1) == 0:
-        failed.discard("nonplanarity")
-    return failed
+    return {name for name in result.failed if name not in NOT_DECISIVE and measured(result, name)}
 
 
 def alone_rejected(results: Iterable[SessionResult]) -> dict[str, Counter[str]]:
@@ -205,12 +205,26 @@ def reasons_by_species(results: Iterable[SessionResult]) -> dict[str, Counter[st
     return reasons
 
 
+def measured(result: SessionResult, check: str) -> bool:
+    """Whether the decision really measured ``check``, not only reported its starting value.
+
+    An identity distance needs two embeddings (it reads 0 before the second); non-planarity
+    a target reached (the sequence measures it between the first framed frame and the rests).
+    """
+    if check == "identity_distance":  # a distance between two embeddings is never exactly 0
+        samples = result.checks.get("identity_samples") or 0
+        return bool(result.checks.get("identity_distance")) or samples >= 2
+    if check == "nonplanarity":
+        return result.checks.get("targets_reached", 1) != 0
+    return True
+
+
 def check_values(results: Iterable[SessionResult], check: str) -> dict[str, list[float]]:
     """The measured values of ``check`` per species, for the sessions whose decision measured it."""
     values: dict[str, list[float]] = {}
     for result in results:
         value = result.value(check)
-        if value is not None:
+        if value is not None and measured(result, check):
             values.setdefault(result.species, []).append(float(value))
     return values
 

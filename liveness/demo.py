@@ -20,7 +20,15 @@ from producers.recording import RecordedSession, write_session
 from schemas.events import Decision
 
 # One genuine person and one attack of each kind a reader should see fail for its own reason.
-DEMO_SPECIES = ("genuine", "static_photo", "photo_tilted", "two_faces", "no_face", "turn_away")
+DEMO_SPECIES = (
+    "genuine",
+    "static_photo",
+    "photo_tilted",
+    "two_faces",
+    "no_face",
+    "turn_away",
+    "identity_swap",
+)
 
 
 def make_sample_sessions(out_dir: Path, seed: int = 7) -> list[RecordedSession]:
@@ -61,6 +69,8 @@ def run_demo(args: argparse.Namespace) -> int:
     recordings = make_sample_sessions(work_dir / "sessions")
     print(f"  {len(recordings)} sessions in {time.monotonic() - started:.1f}s", flush=True)
     partitions = getattr(args, "partitions", None) or 4
+    # Every run starts on fresh topics: a verifier table left by an earlier run belongs to those.
+    shutil.rmtree(work_dir / "stack", ignore_errors=True)
     stack = Stack.local(work_dir / "stack", bootstrap=getattr(args, "bootstrap", None), partitions=partitions)
     print("starting Kafka (if none is configured), a processor and a verifier ...", flush=True)
     with stack:
