@@ -25,8 +25,8 @@ from liveness.media import astronaut_path, default_cache_dir
 from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
-from producers.gateway.server import ChallengeSource, make_app
 from producers.gateway.attempts import AttemptPolicy
+from producers.gateway.server import ChallengeSource, make_app
 from producers.gateway.settings import GatewaySettings
 
 CHROMIUM = "/usr/bin/chromium"
