@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from liveness import logs, metrics
 from liveness.config import KafkaSettings
-from processors.agent import common_app_options
+from runtime.faust_app import common_app_options
 from schemas.clock import now_ms
 from schemas.codec import VerifierInput, decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError
