@@ -482,7 +482,7 @@ def session_state_bytes(template: Sequence[Observation], recording: RecordedSess
         outcome = verifier.on_observation(outcome.session, observation, base)
         if outcome.decision:
             break
-        largest = max(largest, len(orjson.dumps(outcome.session.to_dict())))
+        largest = max(largest, len(outcome.session.to_row()))  # as the table stores it
     return {
         "bytes_per_open_session": float(largest),
         "open_sessions_per_gib": float(2**30 // max(largest, 1)),

@@ -2,8 +2,9 @@
 
 Pure parts (filters, row layout, offsets to resume from, the summary, the HTML)
 are plain functions; the Kafka, file and plotting shells call them. Readers use
-``read_committed``: the verifier writes decisions in Kafka transactions, and an
-aborted one must never reach an analyst.
+``read_committed``, which costs nothing: the verifier writes no transactions (it is
+at-least-once with a deduplicated decision emission, docs/reliability.md), so
+every decision record is committed.
 
 An export directory holds ``part-*.parquet`` files and ``_checkpoint.json``
 (the next offset of every partition, and the files it covers). Every row also

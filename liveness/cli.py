@@ -76,7 +76,12 @@ def _run_faust(app: object, role: str, metrics_port: int | None = None) -> int:
         metrics.instrument_faust_app(app, role)
     level = os.environ.get("LIVENESS_LOG_LEVEL", "WARNING")
     log_config = logs.logging_config(level, os.environ.get("LIVENESS_LOG_FORMAT", "text"))
-    Worker(app, loglevel=level, quiet=True, logging_config=log_config).execute_from_commandline()
+    worker = Worker(app, loglevel=level, quiet=True, logging_config=log_config)
+    # Faust's terminal spinner, kept at WARNING and above, sets the root logger to DEBUG so that it
+    # spins on every record: each debug line of aiokafka and Faust (several per record sent) was
+    # built and handled only to be dropped. No terminal is watching a worker's log.
+    worker.spinner = None
+    worker.execute_from_commandline()
     return 0
 
 

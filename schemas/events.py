@@ -482,13 +482,16 @@ def _embedding(data: Mapping[str, Any], key: str = "embedding") -> tuple[float, 
     return _finite_numbers(values)
 
 
+_NUMBER_TYPES = frozenset((float, int))
+
+
 def _finite_numbers(values: list[Any]) -> tuple[float, ...]:
     """The landmarks check, in bulk: plain numbers (no bools), none NaN or infinite, none beyond 1e9."""
-    if not all(type(v) is float or type(v) is int for v in values):
+    if not _NUMBER_TYPES.issuperset(map(type, values)):  # exact types (no bools), checked in C
         raise SchemaError("expected a list of numbers")
     if values and (not math.isfinite(math.fsum(values)) or max(values) > 1e9 or min(values) < -1e9):
         raise SchemaError("numbers must be finite and within 1e9")
-    return tuple(float(v) for v in values)
+    return tuple(map(float, values))
 
 
 def _finite(value: Any) -> float:

@@ -9,25 +9,34 @@ forever: that row is what makes a second decision impossible.
 Processing is at-least-once: a decision is on the topic before its row says
 decided, and after a rebalance the worker reads the tail of the decisions topic
 back, so an input replayed after a crash neither loses nor repeats a decision.
+
+Events are taken in batches: each session a batch touches is read from the table
+once, fed every event of the batch in partition order, and written back once at
+the end, after the decisions and identity requests of the batch are on their
+topics; the batch's offsets are acknowledged only after that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from dataclasses import dataclass
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import faust
-import orjson
+import faust.streams
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from liveness import logs, metrics
 from liveness.config import KafkaSettings
-from processors.agent import common_app_options
+from runtime.faust_app import common_app_options
 from schemas.clock import now_ms
-from schemas.codec import decode_verifier_input, encode
+from schemas.codec import VerifierInput, decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError
 from schemas.events import Decision, SessionTick, SourceRef, dead_letter
 from schemas.reasons import DeadLetterReason
@@ -39,6 +48,9 @@ from verifier.settings import VerifierSettings
 log = logging.getLogger(__name__)
 TABLE_NAME = "sessions"
 TICK_RESEND_MS = 2_000
+# Open sessions kept decoded between batches, so an event or a tick does not decode the row again;
+# a session beyond this many is read from its row (a decoded session is a few tens of KB).
+CACHED_SESSIONS_MAX = 2_000
 FULL_SCAN_EVERY_S = 60.0
 # Faust's RocksDB defaults (64 MiB memtables, up to 3, and a 2 GiB block cache, per partition) let
 # a verifier grow by ~10 MB a minute under steady load until it passes its 1 GiB pod limit (the
@@ -67,9 +79,14 @@ class VerifierWorkerSettings:
     # which sessions were decided just before a crash but not yet recorded in the changelog: the
     # changelog is flushed at every commit, so a few commit intervals' worth is enough.
     dedup_tail: int = 1_000
-    # With transactions a decision becomes visible to read-committed consumers when the
-    # transaction commits, so this interval bounds decision latency (Faust's default is 2.8 s).
+    # How often the input offsets are committed (each commit flushes the producer first, so the
+    # changelog and decisions of the committed events are on the broker); it also bounds how much
+    # a crash replays, which ``dedup_tail`` must cover (Faust's default is 2.8 s).
     commit_interval_s: float = 0.1
+    # Events taken at once: a session's row is read and written once per batch, not per event.
+    # A backlog fills a batch at once; a quiet stream waits at most ``batch_within_s`` for it.
+    batch_max_events: int = 500
+    batch_within_s: float = 0.005
 
 
 async def decided_in_tail(kafka: KafkaSettings, partitions: set[int], tail: int) -> set[bytes]:
@@ -106,7 +123,37 @@ def changelog_topic_name(app_id: str) -> str:
 
 
 def _load(raw: bytes | None) -> Session | None:
-    return Session.from_dict(orjson.loads(raw)) if raw else None
+    return Session.from_row(raw) if raw else None
+
+
+@contextlib.contextmanager
+def _no_scope(event: Any) -> Iterator[None]:
+    yield
+
+
+@contextlib.contextmanager
+def faust_event_scope(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event, whose partition a table read or write goes to.
+
+    Faust finds the partition of a table operation in its current-event context variable,
+    which ``take_events`` sets in its own buffering task, not in the agent's.
+    """
+    token = faust.streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust.streams._current_event.reset(token)
+
+
+@dataclass
+class _Batch:
+    """The sessions one batch of events touched, each decoded once and written once at its end."""
+
+    sessions: dict[bytes, Session | None] = field(default_factory=dict)  # None: delete the row
+    events: dict[bytes, Any] = field(default_factory=dict)  # an event of the row's partition
+    applied: dict[bytes, list[tuple[VerifierInput, int]]] = field(default_factory=dict)
+    deliveries: dict[bytes, list[Awaitable[Any]]] = field(default_factory=dict)
+    messages: dict[bytes, list[Any]] = field(default_factory=dict)
 
 
 class VerifierShell:
@@ -121,11 +168,15 @@ class VerifierShell:
         ticks: Any,
         identity_requests: Any,
         signer: DecisionSigner | None = None,
+        table_scope: Callable[[Any], contextlib.AbstractContextManager[None]] = _no_scope,
     ) -> None:
         self.core, self.table, self.signer = core, table, signer
         self.decisions, self.dead_letters, self.ticks = decisions, dead_letters, ticks
         self.identity_requests = identity_requests
+        self.table_scope = table_scope
         self.open_sessions: set[bytes] = set()
+        # Open sessions, decoded, equal to their rows; a batch takes a session out while it changes it.
+        self.cached: dict[bytes, Session] = {}
         self.ticked_at: dict[bytes, int] = {}
         self.last_full_scan = 0.0
         self.owning_since_ms = now_ms()
@@ -134,6 +185,25 @@ class VerifierShell:
     def owning_from(self, at_ms: int) -> None:
         """Partitions were (re)assigned or recovered at ``at_ms``: this worker hears them from now on."""
         self.owning_since_ms = at_ms
+        self.cached.clear()  # rows may have come back from the changelog
+
+    def _row(self, key: bytes) -> Session | None:
+        """The session as its row says, decoded (the cached copy when there is one)."""
+        return self._heard(self.cached.get(key) or _load(self.table.get(key)))
+
+    def _take(self, batch: _Batch, key: bytes) -> Session | None:
+        """The session for the next event of ``key``: the batch's copy, else its row's (out of the cache)."""
+        if key in batch.sessions:
+            return batch.sessions[key]
+        return self._heard(self.cached.pop(key, None) or _load(self.table.get(key)))
+
+    def _cache(self, key: bytes, session: Session | None) -> None:
+        if session is None or session.decided:
+            self.cached.pop(key, None)
+            return
+        if key not in self.cached and len(self.cached) >= CACHED_SESSIONS_MAX:
+            del self.cached[next(iter(self.cached))]  # the one cached longest ago
+        self.cached[key] = session
 
     def _heard(self, session: Session | None) -> Session | None:
         """A session as this worker may judge its silence.
@@ -146,16 +216,45 @@ class VerifierShell:
         return session
 
     async def on_message(self, message: Any, now_ms: int) -> None:
-        """Decode, apply, store, emit; anything unexpected becomes a dead letter, never a crash."""
-        logs.bind_session(message.key)  # records are keyed by session id
+        """One message as a batch of one."""
+        await self.on_events([SimpleNamespace(message=message)], now_ms)
+
+    async def on_events(self, events: Sequence[Any], now_ms: int) -> None:
+        """Apply a batch of Faust events (each with ``.message``) in order, then store each row once.
+
+        The decisions and identity requests of the batch are acknowledged by the broker before any
+        row is written, so a row never says more than the topics; a crash before the rows are
+        written repeats the batch (its offsets are acknowledged after this returns), and the
+        decisions it repeats are caught by ``decided_before``.
+        """
+        batch = _Batch()
+        for event in events:
+            message = event.message
+            logs.bind_session(message.key)  # records are keyed by session id
+            with self.table_scope(event):
+                await self._on_event(batch, event, message, now_ms)
+        await self._store(batch, now_ms)
+
+    async def _on_event(self, batch: _Batch, event: Any, message: Any, now_ms: int) -> None:
+        """Decode, apply, emit; anything unexpected becomes a dead letter, never a crash."""
         try:
-            await self._handle(message, now_ms)
+            await self._handle(batch, event, message, now_ms)
         except Exception as exc:  # one bad event must not stop every other session
             log.exception("verifier failed on %s[%s]@%s", message.topic, message.partition, message.offset)
+            if message.key in batch.sessions:  # the core may have changed it before failing
+                batch.sessions[message.key] = self._replayed(batch, message.key)
+            self.cached.pop(message.key, None)
             reason = DeadLetterReason.INTERNAL_ERROR.value
             await self._dead_letter(message, reason, repr(exc), None, now_ms)
 
-    async def _handle(self, message: Any, now_ms: int) -> None:
+    def _replayed(self, batch: _Batch, key: bytes) -> Session | None:
+        """The session as it was before its failed event: its row, with its earlier events of the batch."""
+        session = self._heard(_load(self.table.get(key)))
+        for item, at_ms in batch.applied.get(key, []):
+            session = self.core.handle(session, item, at_ms).session  # what it sent is already sent
+        return session
+
+    async def _handle(self, batch: _Batch, event: Any, message: Any, now_ms: int) -> None:
         try:
             item = decode_verifier_input(message.value)
             if message.key != item.session_id.encode():
@@ -164,44 +263,73 @@ class VerifierShell:
             await self._dead_letter(message, exc.reason_code, str(exc), None, now_ms)
             return
         key = message.key
-        outcome = self.core.handle(self._heard(_load(self.table.get(key))), item, now_ms)
+        session = self._take(batch, key)
+        outcome = self.core.handle(session, item, now_ms)
         # Requests before the row, like decisions: a crash in between repeats a request (the
         # identity stage answers twice, the second answer is ignored), it never loses one.
+        sent = batch.deliveries.setdefault(key, [])
         for request in outcome.identity_requests:
-            await (await self.identity_requests.send(key=key, value=encode(request)))
+            sent.append(await self.identity_requests.send(key=key, value=encode(request)))
         if outcome.decision is not None:
-            await self._emit(key, outcome.decision)
+            delivery = await self._emit(key, outcome.decision)
+            if delivery is not None:
+                sent.append(delivery)
+        batch.sessions[key] = None if outcome.orphaned else outcome.session
+        batch.events[key] = event
+        batch.applied.setdefault(key, []).append((item, now_ms))
+        batch.messages.setdefault(key, []).append(message)
         if outcome.orphaned:
             detail = f"{len(outcome.session.pending)} observations for a session that never started"
             await self._dead_letter(
                 message, DeadLetterReason.UNKNOWN_SESSION.value, detail, key.decode(), now_ms
             )
-            del self.table[key]
-            self.open_sessions.discard(key)
-            self.ticked_at.pop(key, None)
-            return
-        self.table[key] = orjson.dumps(outcome.session.to_dict())
-        if outcome.session.decided:
+        if outcome.orphaned or outcome.session.decided:
             self.open_sessions.discard(key)
             self.ticked_at.pop(key, None)  # else one entry stays for every session ever ticked
         else:
             self.open_sessions.add(key)
 
-    async def _emit(self, key: bytes, decision: Decision) -> None:
+    async def _store(self, batch: _Batch, now_ms: int) -> None:
+        """Write each touched row once, after what the batch sent for it is on the broker.
+
+        A session whose send failed keeps its row as it was before the batch and its events of
+        the batch become dead letters, as one failed event did before batching.
+        """
+        keys = list(batch.deliveries)
+        results = await asyncio.gather(
+            *(asyncio.gather(*batch.deliveries[key]) for key in keys), return_exceptions=True
+        )
+        failed = {k: r for k, r in zip(keys, results, strict=True) if isinstance(r, BaseException)}
+        for key, session in batch.sessions.items():
+            if key in failed:
+                log.error("send for %s failed: row left as before the batch", key, exc_info=failed[key])
+                for message in batch.messages[key]:
+                    reason = DeadLetterReason.INTERNAL_ERROR.value
+                    await self._dead_letter(message, reason, repr(failed[key]), None, now_ms)
+                self.open_sessions.add(key)  # the tick scan finds out what the row says
+                self.cached.pop(key, None)
+                continue
+            with self.table_scope(batch.events[key]):
+                if session is not None:
+                    self.table[key] = session.to_row()
+                elif key in self.table:
+                    del self.table[key]
+            self._cache(key, session)
+
+    async def _emit(self, key: bytes, decision: Decision) -> Awaitable[Any] | None:
         """Send a decision once: durable before the row says decided, and never for a session already on it.
 
-        The row is written after the broker has the decision, so a crash in between can only repeat
-        the decision (the row was lost), never lose it (the row survived alone); the repeat is caught
+        Returns its delivery, which the row waits for: a crash in between can only repeat the
+        decision (the row was lost), never lose it (the row survived alone); the repeat is caught
         by ``decided_before``, the decisions read back from the topic after the rebalance.
         """
         if key in self.decided_before:
             log.warning("decision for %s already on the topic (before a restart): not sent again", key)
-            return
+            return None
         if self.signer is not None:  # signed here, in the shell: the core never holds key material
             decision = self.signer.sign(decision)
         delivery = await self.decisions.send(key=key, value=encode(decision))
-        await delivery
-        metrics.record_decision(decision)
+        return _recorded(delivery, decision)
 
     async def _dead_letter(
         self, message: Any, reason: str, detail: str, session_id: str | None, now_ms: int
@@ -216,10 +344,10 @@ class VerifierShell:
         if time.monotonic() - self.last_full_scan > FULL_SCAN_EVERY_S:
             self.last_full_scan = time.monotonic()
             self.open_sessions.update(
-                key for key, raw in self.table.items() if raw and not _load(raw).decided
+                key for key, raw in self.table.items() if raw and not Session.row_decided(raw)
             )
         for key in list(self.open_sessions):
-            session = self._heard(_load(self.table.get(key)))
+            session = self._row(key)
             if session is None or session.decided:
                 self.open_sessions.discard(key)
                 self.ticked_at.pop(key, None)
@@ -228,6 +356,11 @@ class VerifierShell:
                 self.ticked_at[key] = now_ms
                 await self.ticks.send(key=key, value=encode(SessionTick(key.decode(), now_ms)))
         metrics.set_open_sessions(len(self.open_sessions))
+
+
+async def _recorded(delivery: Awaitable[Any], decision: Decision) -> None:
+    await delivery
+    metrics.record_decision(decision)
 
 
 def make_verifier_app(
@@ -266,12 +399,13 @@ def make_verifier_app(
         ticks=app.topic(ticks_name, key_type=bytes, value_type=bytes),
         identity_requests=app.topic(topics.identity_requests, key_type=bytes, value_type=bytes),
         signer=signer,
+        table_scope=faust_event_scope,
     )
 
     @app.agent(inputs)
     async def verify_sessions(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await shell.on_message(event.message, now_ms())
+        async for events in stream.take_events(worker.batch_max_events, within=worker.batch_within_s):
+            await shell.on_events(events, now_ms())
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:

@@ -59,7 +59,7 @@ class KafkaFeeds:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
-            isolation_level="read_committed",  # the verifier writes decisions in transactions
+            isolation_level="read_committed",  # a no-op today: the verifier writes no transactions
         )
         self._queues: dict[str, asyncio.Queue[Event]] = {}
         self.started = False

@@ -11,8 +11,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from producers.challenge_service import ChallengeService
 from schemas.codec import decode_decision, encode
 from schemas.events import Observation, SessionEnded, SessionTick
@@ -119,7 +117,7 @@ async def test_verifier_shell_decision_sent_before_row_says_decided() -> None:
     await verifier_shell.on_message(expired_start(), T0)
     assert [decode_decision(v).reason for _, v in decisions.sent] == ["EXPIRED"]
     assert decisions.row_at_send == [None]  # the row came after: a crash between repeats, never loses
-    assert Session.from_dict(orjson.loads(table[b"s1"])).decided
+    assert Session.from_row(table[b"s1"]).decided
 
 
 async def test_verifier_shell_decision_already_on_topic_not_sent_again() -> None:
@@ -143,3 +141,100 @@ async def test_verifier_shell_time_without_an_owner_not_counted_as_silence() -> 
     late = Message(b"s1", encode(SessionTick("s1", restarted_ms + IDLE_MS + 1)), "ticks")
     await verifier_shell.on_message(late, restarted_ms + IDLE_MS + 1)
     assert len(decisions.sent) == 1
+
+
+# ---- batches: each row written once, after what the batch sent -----------------------------------
+
+
+class CountingTable(dict):
+    """A table that counts its writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def __setitem__(self, key: bytes, value: Any) -> None:
+        self.writes.append(key)
+        super().__setitem__(key, value)
+
+
+@dataclass
+class Event:
+    message: Message
+
+
+def session_events(session_id: str, frames: int) -> list[Event]:
+    started = ChallengeService(KEYS).start(T0, session_id=session_id)
+    key = session_id.encode()
+    events = [Event(Message(key, encode(started)))]
+    events += [Event(Message(key, encode(no_face(session_id, s)), "observations")) for s in range(frames)]
+    return events
+
+
+def counting_shell(core: Verifier | None = None) -> tuple[VerifierShell, CountingTable, RecordingTopic]:
+    table = CountingTable()
+    decisions, others = RecordingTopic(table), RecordingTopic(table)
+    core = core or Verifier(SETTINGS, KEYS)
+    return VerifierShell(core, table, decisions, others, others, others), table, decisions
+
+
+async def test_verifier_shell_batch_writes_each_row_once_after_its_decision() -> None:
+    verifier_shell, table, decisions = counting_shell()
+    expired = Event(expired_start())
+    await verifier_shell.on_events([*session_events("s2", 2), expired, *session_events("s3", 2)], T0)
+    assert sorted(table.writes) == [b"s1", b"s2", b"s3"]
+    assert decisions.row_at_send == [None]  # EXPIRED for s1, sent before its row was written
+    assert Session.from_row(table[b"s2"]).next_seq == 2
+
+
+async def test_verifier_shell_batch_gives_the_rows_of_one_event_at_a_time() -> None:
+    events = session_events("s2", 6)
+    one_by_one, table_1, _ = counting_shell()
+    for event in events:
+        await one_by_one.on_message(event.message, T0)
+    batched, table_n, _ = counting_shell()
+    await batched.on_events(events, T0)
+    assert Session.from_row(table_n[b"s2"]).to_dict() == Session.from_row(table_1[b"s2"]).to_dict()
+
+
+class FailingOn(Verifier):
+    """A core that raises on one observation, as a bug would."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(SETTINGS, KEYS)
+        self.seq = seq
+
+    def on_observation(self, session: Session | None, obs: Observation, now_ms: int) -> Any:
+        if obs.seq == self.seq:
+            assert session is not None
+            session.frames_ignored += 100  # changed in place before failing
+            raise RuntimeError("bug")
+        return super().on_observation(session, obs, now_ms)
+
+
+async def test_verifier_shell_failed_event_in_batch_leaves_session_as_before_it() -> None:
+    events = session_events("s2", 4)
+    failing, table, _ = counting_shell(FailingOn(seq=2))
+    await failing.on_events(events, T0)
+    without, expected, _ = counting_shell()
+    await without.on_events([e for e in events if e is not events[3]], T0)  # events[3] is seq 2
+    assert Session.from_row(table[b"s2"]).to_dict() == Session.from_row(expected[b"s2"]).to_dict()
+    assert len(failing.dead_letters.sent) == 1
+
+
+class FailingDelivery(RecordingTopic):
+    async def send(self, key: bytes, value: bytes) -> asyncio.Future[None]:
+        self.sent.append((key, value))
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivery.set_exception(ConnectionError("broker gone"))
+        return delivery
+
+
+async def test_verifier_shell_failed_decision_send_leaves_row_as_before_batch() -> None:
+    table = CountingTable()
+    others = RecordingTopic(table)
+    core = Verifier(SETTINGS, KEYS)
+    verifier_shell = VerifierShell(core, table, FailingDelivery(table), others, others, others)
+    await verifier_shell.on_events([Event(expired_start())], T0)
+    assert table.writes == []  # the row does not say decided: the next event or tick decides again
+    assert len(others.sent) == 1  # the start became a dead letter

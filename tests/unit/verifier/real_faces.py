@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
 from liveness.media import fetch_media
@@ -324,8 +323,8 @@ def handled_at(event: Event) -> int:
 
 
 def stored(session: Session) -> Session:
-    """The session as the Faust table gives it back: through orjson bytes and ``from_dict``."""
-    return Session.from_dict(orjson.loads(orjson.dumps(session.to_dict())))
+    """The session as the Faust table gives it back: through its row bytes and ``from_row``."""
+    return Session.from_row(session.to_row())
 
 
 @functools.cache
