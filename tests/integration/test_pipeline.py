@@ -100,6 +100,13 @@ def test_replay_offline_and_streaming_same_decision(
 ) -> None:
     offline = replay_offline(recordings[species], analyzer)
     online = streamed[species]
+    if species == "identity_swap":
+        # Offline, the identity stage answers at once; streaming, its answer arrives a few frames
+        # later, while the landmark checks go on: the session fails either way, possibly on a
+        # landmark check first, and at a different frame.
+        assert offline.outcome == online.outcome == "fail"
+        assert {offline.reason, online.reason} <= EXPECTED[species] | {"DISCONTINUITY", "NO_ROTATION"}
+        return
     assert (offline.outcome, offline.reason) == (online.outcome, online.reason)
     if offline.reason == "TIMEOUT":  # which frame first lands past the limit can move by one
         assert abs(offline.frames_used - online.frames_used) <= 2
