@@ -18,10 +18,12 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from schemas.events import (
+    MAX_EVIDENCE_FRAMES,
     Box,
     Challenge,
     Check,
     Decision,
+    Evidence,
     Face,
     IdentityRequest,
     IdentitySample,
@@ -80,6 +82,7 @@ class Session:
     identity: IdentityTrack = field(default_factory=IdentityTrack)
     tenant: str | None = None  # from the session start: copied into the decision
     user_ref: str | None = None
+    last_frame: list[int | None] | None = None  # [seq, frame offset] of the last framed face: an audit frame
 
     @property
     def decided(self) -> bool:
@@ -140,6 +143,29 @@ def _reference_embedding(session: Session) -> tuple[float, ...] | None:
     embeddings = session.identity.embeddings
     # Rounded as the identity samples are on the wire: the decision round-trips unchanged.
     return tuple(round(v, 5) for v in embeddings[min(embeddings, key=int)]) if embeddings else None
+
+
+def _evidence(session: Session) -> Evidence | None:
+    """The frames to keep as evidence: the first framed one, each milestone, the last framed one.
+
+    Only frames read from the frames topic (with an offset) can be copied; a session that never
+    framed its face has none. The processor picks the reference image among them.
+    """
+    named = [(int(seq), offset) for seq, offset in session.identity.requested.items()]
+    named += [(seq, offset) for seq, offset in session.progress.get("milestones", [])]
+    if session.last_frame is not None:
+        named.append((session.last_frame[0], session.last_frame[1]))  # type: ignore[arg-type]
+    frames = sorted({seq: offset for seq, offset in named if seq is not None and offset is not None}.items())
+    if not frames:
+        return None
+    if len(frames) > MAX_EVIDENCE_FRAMES:  # first, last and the earliest milestones between them
+        frames = [*frames[: MAX_EVIDENCE_FRAMES - 1], frames[-1]]
+    sid = session.session_id
+    return Evidence(
+        reference=Evidence.reference_id(sid),
+        audit=tuple(Evidence.frame_id(sid, seq) for seq, _ in frames),
+        frames=tuple(frames),
+    )
 
 
 class Verifier:
@@ -366,6 +392,8 @@ class Verifier:
             return self._decide(session, verdict, now_ms)
         frame = Frame(face, obs.received_at_ms, obs.seq, obs.frame_offset)
         verdict = self._advance(session, frame)
+        if session.reference is not None:  # framed: this frame may be the last audit frame
+            session.last_frame = frame.milestone
         if self.settings.identity_every_step:
             for seq, offset in session.progress.get("milestones", []):
                 session.identity.request(seq, offset)
@@ -539,6 +567,7 @@ class Verifier:
         names = {check.name for check in verdict.checks}
         checks = list(verdict.checks) + [c for c in self._session_checks(session) if c.name not in names]
         session.phase, session.reason = DECIDED, verdict.reason.value
+        evidence = _evidence(session)
         session.pending.clear()
         session.progress, session.reference, session.last_face = {}, None, None
         session.recent_shapes = []
@@ -557,6 +586,7 @@ class Verifier:
             tenant=session.tenant,
             user_ref=session.user_ref,
             reference_embedding=reference_embedding,
+            evidence=evidence,
         )
         return Outcome(session, decision)
 
