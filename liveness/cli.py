@@ -58,10 +58,12 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
     kafka = _kafka(args)
     try:
-        asyncio.run(create_topics(kafka, args.verifier_app_id))
+        warnings = asyncio.run(create_topics(kafka, args.verifier_app_id))
     except TopicMismatchError as exc:
         print(f"liveness topics: {exc}", file=sys.stderr)
         return 2
+    for warning in warnings:
+        print(f"liveness topics: warning: {warning}", file=sys.stderr)
     print(f"topics ready on {kafka.bootstrap} ({kafka.partitions} partitions, prefix {kafka.topic_prefix!r})")
     return 0
 
