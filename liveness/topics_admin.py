@@ -121,7 +121,8 @@ async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec])
                 )
     return [
         f"topic {spec.name!r} has {key}={found.get(spec.name, {}).get(key)}, {wanted} recommended "
-        f"(kafka-configs.sh --alter --entity-type topics --entity-name {spec.name} --add-config {key}={wanted})"
+        f"(kafka-configs.sh --alter --entity-type topics --entity-name {spec.name} "
+        f"--add-config {key}={wanted})"
         for spec in specs
         for key, wanted in spec.advisory_config.items()
         if found.get(spec.name, {}).get(key) != wanted

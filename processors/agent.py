@@ -118,11 +118,17 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
         letter_reason = result.dead_letter.reason if result.dead_letter else None
         metrics.record_frame(result.observation, letter_reason, now_ms())
 
+    _add_stages(app, kafka, settings, observations, dead_letters)
+    return app
+
+
+def _add_stages(
+    app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings, observations: Any, dead_letters: Any
+) -> None:
     if settings.identity_stage:
         _add_identity_stage(app, kafka, settings, observations, dead_letters)
     if settings.evidence_stage:
         _add_evidence_stage(app, kafka, settings)
-    return app
 
 
 def _add_evidence_stage(app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings) -> None:
