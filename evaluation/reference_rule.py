@@ -55,9 +55,8 @@ def main(argv: list[str]) -> int:
                 print(directory.name, {k: round(v, 2) for k, v in row.items()}, flush=True)
     for key in rows[0]:
         values = [r[key] for r in rows]
-        print(
-            f"{key:13s} median {statistics.median(values):8.2f}  max {max(values):8.2f}  min {min(values):8.2f}"
-        )
+        low, mid, high = min(values), statistics.median(values), max(values)
+        print(f"{key:13s} median {mid:8.2f}  max {high:8.2f}  min {low:8.2f}")
     sharper = sum(r["chosen_sharp"] > r["first_sharp"] for r in rows)
     print(f"{len(rows)} sessions; the pick is sharper than the first framed frame in {sharper}")
     return 0

@@ -1,7 +1,8 @@
 """Read and delete reference and audit images on the evidence topic (written by processors/agent.py).
 
-Every record of a session lies on its session's partition (the partition its decision and its
-frames are on), keyed ``<session_id>/<seq>`` or ``<session_id>/reference``; deleting is a
+The evidence topic has the deployment's partition count (``LIVENESS_PARTITIONS``, like every
+session-keyed topic). Every record of a session lies on its session's partition (the partition
+its decision and its frames are on), keyed ``<session_id>/<seq>`` or ``<session_id>/reference``; deleting is a
 tombstone per key, so readers read on to the end of the partition and honour them before
 compaction removes the records themselves.
 """
@@ -80,10 +81,7 @@ async def read_session_evidence(
     await consumer.start()
     try:
         topic = kafka.topics.evidence
-        partitions = await _partitions(consumer, topic)
-        if not partitions:
-            return {}
-        tp = TopicPartition(topic, session_partition(session_id, len(partitions)))
+        tp = TopicPartition(topic, session_partition(session_id, kafka.partitions))
         consumer.assign([tp])
         start = (await consumer.offsets_for_times({tp: since_ms})).get(tp) if since_ms is not None else None
         if start is not None:
@@ -104,7 +102,7 @@ async def delete_user_evidence(kafka: KafkaSettings, tenant: str, user_ref_diges
     await consumer.start()
     try:
         topic = kafka.topics.evidence
-        tps = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
+        tps = [TopicPartition(topic, p) for p in range(kafka.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         latest = await _latest(consumer, tps, None)
@@ -125,14 +123,6 @@ async def delete_user_evidence(kafka: KafkaSettings, tenant: str, user_ref_diges
     finally:
         await producer.stop()
     return sorted(image.key for image in doomed)
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        await consumer.topics()  # refreshes the metadata
-        partitions = consumer.partitions_for_topic(topic)
-    return set(partitions or ())
 
 
 def write_images(images: dict[str, EvidenceImage], out_dir: Path) -> list[Path]:
