@@ -131,7 +131,7 @@ async def _gateway_sees(kafka: KafkaSettings, stack: Stack, session_ids: list[st
         async with asyncio.timeout(60):
             while (await client.get("/readyz")).status != 200:
                 await asyncio.sleep(0.2)
-            created = await client.post("/sessions", json={})
+            created = await client.post("/sessions", json={"image_width": 640, "image_height": 480})
             assert created.status in (200, 201), await created.text()  # its producer works too
             polls = []
             for sid in session_ids:
