@@ -65,6 +65,51 @@ def kafka_version(pom: Path = POM) -> str:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class SaslSslListener:
+    """An extra ``SASL_SSL`` listener (SCRAM-SHA-512) next to the PLAINTEXT one; off by default.
+
+    ``keystore``: a PKCS12 file with the broker's key and certificate chain; ``users``: the
+    SCRAM credentials written into the storage when it is formatted (KRaft has no ZooKeeper to
+    add them to later). The PLAINTEXT listener stays, for the broker's own readiness checks.
+    """
+
+    port: int
+    keystore: Path
+    keystore_password: str = dataclasses.field(repr=False)
+    users: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
+    mechanism: str = "SCRAM-SHA-512"
+
+    def properties(self) -> str:
+        """Server properties added after the template's (later keys win in a properties file)."""
+        return "\n".join(
+            [
+                "",
+                "# Opt-in SASL_SSL listener (liveness/broker.py SaslSslListener)",
+                "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},"
+                f"SASL_SSL://127.0.0.1:{self.port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_SSL://127.0.0.1:{self.port}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+                f"sasl.enabled.mechanisms={self.mechanism}",
+                f"listener.name.sasl_ssl.{self.mechanism.lower()}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "listener.name.sasl_ssl.ssl.keystore.type=PKCS12",
+                f"listener.name.sasl_ssl.ssl.keystore.location={self.keystore}",
+                f"listener.name.sasl_ssl.ssl.keystore.password={self.keystore_password}",
+                f"listener.name.sasl_ssl.ssl.key.password={self.keystore_password}",
+                "",
+            ]
+        )
+
+    def scram_arguments(self) -> list[str]:
+        """``--add-scram`` arguments of ``StorageTool format``, one per user."""
+        return [
+            argument
+            for name, password in self.users
+            for argument in ("--add-scram", f"{self.mechanism}=[name={name},password={password}]")
+        ]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class BrokerConfig:
     """Where and how the local broker runs."""
 
@@ -73,6 +118,7 @@ class BrokerConfig:
     controller_port: int = 9093
     cache_dir: Path = dataclasses.field(default_factory=default_cache_dir)
     heap_opts: str = "-Xms512m -Xmx1g"
+    sasl_ssl: SaslSslListener | None = None  # an extra SASL_SSL listener, for security tests
 
     @property
     def bootstrap(self) -> str:
@@ -154,7 +200,8 @@ class LocalBroker:
             raise BrokerStartError(f"broker already started (pid {self.pid})")
         config = self.config
         _refuse_running(config)
-        for port in (config.port, config.controller_port):
+        extra = (config.sasl_ssl.port,) if config.sasl_ssl is not None else ()
+        for port in (config.port, config.controller_port, *extra):
             _require_free_port(port)
         lib = ensure_jars(config.cache_dir)
         started_at = time.monotonic()
@@ -309,9 +356,10 @@ def _log_opts(config: BrokerConfig) -> list[str]:
 
 
 def _write_server_properties(config: BrokerConfig) -> Path:
-    text = SERVER_TEMPLATE.read_text().format(
-        port=config.port, controller_port=config.controller_port, data_dir=config.data_dir
-    )
+    template = SERVER_TEMPLATE.read_text()
+    if config.sasl_ssl is not None:
+        template += config.sasl_ssl.properties()
+    text = template.format(port=config.port, controller_port=config.controller_port, data_dir=config.data_dir)
     path = config.data_dir / "server.properties"
     path.write_text(text)
     return path
@@ -320,6 +368,8 @@ def _write_server_properties(config: BrokerConfig) -> Path:
 def _format_storage(java: str, lib: Path, config: BrokerConfig, properties: Path) -> None:
     command = [java, *_log_opts(config), "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format"]
     command += ["-t", _random_cluster_id(), "-c", str(properties)]
+    if config.sasl_ssl is not None:
+        command += config.sasl_ssl.scram_arguments()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BrokerStartError(

@@ -58,11 +58,46 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
     kafka = _kafka(args)
     try:
-        asyncio.run(create_topics(kafka, args.verifier_app_id))
+        warnings = asyncio.run(create_topics(kafka, args.verifier_app_id))
     except TopicMismatchError as exc:
         print(f"liveness topics: {exc}", file=sys.stderr)
         return 2
+    for warning in warnings:
+        print(f"liveness topics: warning: {warning}", file=sys.stderr)
     print(f"topics ready on {kafka.bootstrap} ({kafka.partitions} partitions, prefix {kafka.topic_prefix!r})")
+    return 0
+
+
+def cmd_evidence(argv: Sequence[str]) -> int:
+    """``liveness evidence SESSION_ID --out DIR``; ``liveness evidence delete --user-ref REF --tenant T``."""
+    from liveness.evidence import delete_user_evidence, read_session_evidence, write_images
+    from producers.gateway.tenants import user_ref_digest
+
+    if list(argv[:1]) == ["delete"]:
+        parser = argparse.ArgumentParser(
+            prog="liveness evidence delete", description="delete every stored image of one user"
+        )
+        parser.add_argument("--user-ref", required=True, help="the user reference the backend passed")
+        parser.add_argument("--tenant", required=True, help="the tenant whose user it is")
+        _kafka_flags(parser)
+        args = parser.parse_args(argv[1:])
+        digest = user_ref_digest(args.tenant, args.user_ref)
+        deleted = asyncio.run(delete_user_evidence(_kafka(args), args.tenant, digest))
+        _print_json({"tenant": args.tenant, "user_ref": digest, "deleted": deleted})
+        return 0
+    parser = argparse.ArgumentParser(
+        prog="liveness evidence", description="write a session's reference and audit images to a directory"
+    )
+    parser.add_argument("session_id")
+    parser.add_argument("--out", type=Path, required=True, help="directory for <seq>.jpg and .json files")
+    _kafka_flags(parser)
+    args = parser.parse_args(argv)
+    images = asyncio.run(read_session_evidence(_kafka(args), args.session_id))
+    if not images:
+        print(f"liveness evidence: no stored images of session {args.session_id}", file=sys.stderr)
+        return 1
+    for path in write_images(images, args.out):
+        print(path)
     return 0
 
 
@@ -230,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("generate", help="generate genuine and attack sessions from real faces (see --help)")
     sub.add_parser("evaluate", help="APCER per attack species and BPCER of a labelled corpus (see --help)")
     sub.add_parser("bench", help="benchmarks: throughput, scaling, latency, memory, wire cost (see --help)")
+    sub.add_parser("evidence", help="a session's reference and audit images; 'evidence delete' (see --help)")
 
     topics = sub.add_parser("topics", help="create the pipeline's topics")
     _kafka_flags(topics)
@@ -356,6 +392,7 @@ PASSTHROUGH: dict[str, Callable[[Sequence[str]], int]] = {
     "broker": cmd_broker,
     "fetch-media": cmd_fetch_media,
     "bench": cmd_bench,
+    "evidence": cmd_evidence,
 }
 
 

@@ -28,6 +28,20 @@ def _new_signer() -> DecisionSigner:
     return DecisionSigner(Ed25519PrivateKey.generate())
 
 
+def security_env(kafka: KafkaSettings) -> dict[str, str]:
+    """The ``LIVENESS_*`` security variables of ``kafka`` (none for the default PLAINTEXT)."""
+    values = {
+        "LIVENESS_SECURITY_PROTOCOL": kafka.security_protocol
+        if kafka.security_protocol != "PLAINTEXT"
+        else None,
+        "LIVENESS_SASL_MECHANISM": kafka.sasl_mechanism,
+        "LIVENESS_SASL_USERNAME": kafka.sasl_username,
+        "LIVENESS_SASL_PASSWORD": kafka.sasl_password,
+        "LIVENESS_SSL_CAFILE": kafka.ssl_cafile,
+    }
+    return {name: value for name, value in values.items() if value}
+
+
 @dataclass
 class Stack:
     """Start with ``with Stack(...) as stack:``; ``stack.kafka`` and ``stack.keys`` then reach it."""
@@ -51,13 +65,14 @@ class Stack:
         return cls(KafkaSettings(bootstrap=bootstrap, topic_prefix=prefix, partitions=partitions), work_dir)
 
     def env(self) -> dict[str, str]:
-        return {
+        env = {
             "LIVENESS_BOOTSTRAP": self.kafka.bootstrap,
             "LIVENESS_TOPIC_PREFIX": self.kafka.topic_prefix,
             "LIVENESS_PARTITIONS": str(self.kafka.partitions),
             "LIVENESS_TOKEN_SECRET": self.keys.current.decode(),
             "LIVENESS_DECISION_SIGNING_KEY": private_key_text(self.signer.private_key),
         }
+        return {**env, **security_env(self.kafka)}
 
     def __enter__(self) -> Stack:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -100,10 +115,15 @@ class Stack:
         verifiers = sum(1 for w in self.workers if w.role == "verifier" and w.alive())
 
         async def wait() -> None:
+            security = self.kafka.client_options()
             if processors:
-                await wait_for_group(self.kafka.bootstrap, self.processor_app_id, processors, timeout_s)
+                await wait_for_group(
+                    self.kafka.bootstrap, self.processor_app_id, processors, timeout_s, security
+                )
             if verifiers:
-                await wait_for_group(self.kafka.bootstrap, self.verifier_app_id, verifiers, timeout_s)
+                await wait_for_group(
+                    self.kafka.bootstrap, self.verifier_app_id, verifiers, timeout_s, security
+                )
 
         async def wait_unless_a_worker_dies() -> None:
             waiting = asyncio.ensure_future(wait())

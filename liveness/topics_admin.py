@@ -38,6 +38,9 @@ class TopicSpec:
     name: str
     partitions: int
     config: Mapping[str, str] = field(default_factory=dict)
+    # Set on creation; on an existing topic a different value is reported, not refused (retention
+    # a deployment chose before the default existed).
+    advisory_config: Mapping[str, str] = field(default_factory=dict)
     # aiokafka speaks CreateTopics v3, which cannot say "broker default" (-1), so it is explicit.
     replication_factor: int = 1
 
@@ -60,14 +63,22 @@ async def _admin(
 
 async def ensure_topics(
     bootstrap: str, specs: Sequence[TopicSpec], security: Mapping[str, Any] | None = None
-) -> None:
-    """Create the missing topics; existing ones must have the partition count and configs asked for."""
+) -> list[str]:
+    """Create the missing topics; existing ones must have the partition count and configs asked for.
+
+    Returns one warning per advisory setting an existing topic has with another value.
+    """
     if not specs:
-        return
+        return []
     async with _admin(bootstrap, security=security) as admin:
         response = await admin.create_topics(
             [
-                NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config))
+                NewTopic(
+                    s.name,
+                    s.partitions,
+                    s.replication_factor,
+                    topic_configs={**s.advisory_config, **s.config},
+                )
                 for s in specs
             ],
             timeout_ms=_ADMIN_TIMEOUT_MS,
@@ -78,16 +89,21 @@ async def ensure_topics(
                 existing.append(name)
             elif code:
                 raise for_code(code)(f"creating topic {name!r}: {message}")
-        if existing:
-            await _check_partitions(admin, [s for s in specs if s.name in existing])
-            await _check_configs(admin, [s for s in specs if s.name in existing and s.config])
+        if not existing:
+            return []
+        await _check_partitions(admin, [s for s in specs if s.name in existing])
+        checked = [s for s in specs if s.name in existing and (s.config or s.advisory_config)]
+        return await _check_configs(admin, checked)
 
 
-async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> list[str]:
     """Existing topics' configs must be the spec's (CreateTime frames would let clients set the time)."""
     if not specs:
-        return
-    resources = [ConfigResource(ConfigResourceType.TOPIC, s.name, configs=dict(s.config)) for s in specs]
+        return []
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, s.name, configs={**s.advisory_config, **s.config})
+        for s in specs
+    ]
     found: dict[str, dict[str, str]] = {}
     for response in await admin.describe_configs(resources):
         for error_code, error_message, _type, name, entries in response.resources:
@@ -103,6 +119,14 @@ async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec])
                     f"kafka-configs.sh --alter --entity-type topics --entity-name {spec.name} "
                     f"--add-config {key}={wanted} (or delete the topic), then run 'liveness topics' again"
                 )
+    return [
+        f"topic {spec.name!r} has {key}={found.get(spec.name, {}).get(key)}, {wanted} recommended "
+        f"(kafka-configs.sh --alter --entity-type topics --entity-name {spec.name} "
+        f"--add-config {key}={wanted})"
+        for spec in specs
+        for key, wanted in spec.advisory_config.items()
+        if found.get(spec.name, {}).get(key) != wanted
+    ]
 
 
 async def _check_partitions(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:

@@ -9,7 +9,22 @@ from verifier.agent import VerifierWorkerSettings, changelog_topic_name, ticks_t
 # The broker stamps frames with its own clock on arrival: that timestamp is the
 # server time every deadline is judged on, whatever the client claims.
 FRAMES_CONFIG = {"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(2 * 1024 * 1024)}
+# Frames are biometric data and only needed until their session is decided and its evidence
+# copied (seconds): one hour, with hourly segments so deletion is not held up by an open segment.
+# Advisory: a deployment whose frames topic keeps another retention gets a warning, not a refusal.
+FRAMES_RETENTION = {"retention.ms": str(3_600_000), "segment.ms": str(3_600_000)}
 COMPACTED = {"cleanup.policy": "compact"}
+# Reference and audit images: compacted (a user's evidence is deleted by tombstones, key by key)
+# and deleted after 30 days whatever happens; daily segments so compaction and deletion can run,
+# tombstones kept one day for readers that are behind. A record is one JPEG frame plus headers.
+EVIDENCE_CONFIG = {
+    "cleanup.policy": "compact,delete",
+    "retention.ms": str(30 * 86_400_000),
+    "segment.ms": str(86_400_000),
+    "delete.retention.ms": str(86_400_000),
+    "min.cleanable.dirty.ratio": "0.01",
+    "max.message.bytes": str(2 * 1024 * 1024 + 64 * 1024),
+}
 
 
 def topic_specs(
@@ -19,16 +34,22 @@ def topic_specs(
     topics, n = kafka.topics, kafka.partitions
     return [
         TopicSpec(topics.sessions, n),
-        TopicSpec(topics.frames, n, FRAMES_CONFIG),
+        TopicSpec(topics.frames, n, FRAMES_CONFIG, advisory_config=FRAMES_RETENTION),
         TopicSpec(topics.observations, n),
         TopicSpec(topics.decisions, n),
         TopicSpec(topics.dead_letters, n),
         TopicSpec(topics.identity_requests, n),
         TopicSpec(ticks_topic_name(kafka, verifier_app_id), n),
         TopicSpec(changelog_topic_name(verifier_app_id), n, COMPACTED),
+        TopicSpec(topics.evidence, n, EVIDENCE_CONFIG),
     ]
 
 
-async def create_topics(kafka: KafkaSettings, verifier_app_id: str = VerifierWorkerSettings.app_id) -> None:
-    """Create the missing topics and check the existing ones, with the deployment's SASL/SSL settings."""
-    await ensure_topics(kafka.bootstrap, topic_specs(kafka, verifier_app_id), kafka.client_options())
+async def create_topics(
+    kafka: KafkaSettings, verifier_app_id: str = VerifierWorkerSettings.app_id
+) -> list[str]:
+    """Create the missing topics and check the existing ones, with the deployment's SASL/SSL settings.
+
+    Returns the warnings about existing topics whose advisory settings differ (frames retention).
+    """
+    return await ensure_topics(kafka.bootstrap, topic_specs(kafka, verifier_app_id), kafka.client_options())

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -68,9 +69,19 @@ class WorkerProcess:
             return ""
 
 
-async def wait_for_group(bootstrap: str, group_id: str, members: int, timeout_s: float = 90.0) -> None:
-    """Wait until a consumer group is Stable with ``members`` members, each with partitions assigned."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def wait_for_group(
+    bootstrap: str,
+    group_id: str,
+    members: int,
+    timeout_s: float = 90.0,
+    security: Mapping[str, Any] | None = None,
+) -> None:
+    """Wait until a consumer group is Stable with ``members`` members, each with partitions assigned.
+
+    ``security``: the SASL/SSL options of ``KafkaSettings.client_options``.
+    """
+    options = {key: value for key, value in (security or {}).items() if key != "bootstrap_servers"}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         deadline = time.monotonic() + timeout_s

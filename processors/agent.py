@@ -21,12 +21,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from liveness import logs, metrics
 from liveness.config import KafkaSettings
+from processors.evidence import EvidenceKeeper
 from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime.faust_app import common_app_options
 from schemas.clock import now_ms
-from schemas.codec import decode_identity_request, encode
+from schemas.codec import decode_decision, decode_identity_request, encode
 from schemas.errors import LivenessError
 from schemas.events import IdentityRequest, SourceRef, dead_letter
 
@@ -40,6 +41,7 @@ class ProcessorSettings:
     batch_max: int = 8  # frames handed to the inference thread at once
     batch_within_s: float = 0.005  # longest wait for a batch to fill
     identity_stage: bool = True  # answer the verifier's identity requests (needs the face model)
+    evidence_stage: bool = True  # copy each decision's reference and audit frames to the evidence topic
 
 
 def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None = None) -> faust.App:
@@ -95,9 +97,62 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
         letter_reason = result.dead_letter.reason if result.dead_letter else None
         metrics.record_frame(result.observation, letter_reason, now_ms())
 
+    _add_stages(app, kafka, settings, observations, dead_letters)
+    return app
+
+
+def _add_stages(
+    app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings, observations: Any, dead_letters: Any
+) -> None:
     if settings.identity_stage:
         _add_identity_stage(app, kafka, settings, observations, dead_letters)
-    return app
+    if settings.evidence_stage:
+        _add_evidence_stage(app, kafka, settings)
+
+
+def _add_evidence_stage(app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings) -> None:
+    """The agent that copies a decision's named frames to the evidence topic (processors/evidence.py).
+
+    Decisions are keyed by session id like frames, so a decision's partition is its frames'
+    partition; the evidence records go to that partition too, so a reader finds a session's
+    evidence in one partition. A decision read twice writes the same keys again (idempotent).
+    """
+    decisions = app.topic(kafka.topics.decisions, key_type=bytes, value_type=bytes)
+    evidence = app.topic(kafka.topics.evidence, key_type=bytes, value_type=bytes)
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence")
+    keeper = thread.submit(
+        lambda: EvidenceKeeper(FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits))
+    ).result()
+    reader = FrameReader(kafka, settings.limits.max_bytes)
+
+    @app.agent(decisions)
+    async def keep_evidence(stream: faust.StreamT) -> None:
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            message = event.message
+            try:
+                decision = decode_decision(message.value)
+            except LivenessError:
+                continue  # the verifier's own topic: nothing else writes there
+            if decision.evidence is None:
+                continue
+            logs.bind_session(message.key)
+            jpegs = [
+                (seq, await reader.read_offset(message.partition, offset))
+                for seq, offset in decision.evidence.frames
+            ]
+            records = await loop.run_in_executor(thread, logs.in_context(keeper.records), decision, jpegs)
+            for record in records:
+                await evidence.send(
+                    key=record.key.encode(),
+                    value=record.value,
+                    partition=message.partition,
+                    headers=list(record.headers),
+                )
+
+    @app.on_before_shutdown.connect  # type: ignore[misc]
+    async def close_evidence_reader(sender: Any, **kwargs: Any) -> None:
+        await reader.stop()
 
 
 def _add_identity_stage(
@@ -152,17 +207,21 @@ class FrameReader:
         """The JPEG of the requested frame; None when it is not (or no longer) on the topic."""
         if request.frame_offset is None:
             return None
+        return await self.read_offset(partition, request.frame_offset)
+
+    async def read_offset(self, partition: int, offset: int) -> bytes | None:
+        """The frame at ``offset`` of ``partition``; None when it is not (or no longer) there."""
         consumer = await self._consumer()
         tp = TopicPartition(self.kafka.topics.frames, partition)
         if consumer.assignment() != {tp}:
             consumer.assign([tp])
-        consumer.seek(tp, request.frame_offset)
+        consumer.seek(tp, offset)
         try:
             async with asyncio.timeout(self.timeout_s):
                 record = await consumer.getone(tp)
         except TimeoutError:
             return None
-        return record.value if record.offset == request.frame_offset else None
+        return record.value if record.offset == offset else None
 
     async def _consumer(self) -> AIOKafkaConsumer:
         if self.consumer is None:

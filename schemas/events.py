@@ -685,6 +685,9 @@ class Decision:
     user_ref: str | None = None
     reference_embedding: tuple[float, ...] | None = None
     signature: DecisionSignature | None = None
+    # Added within v1 (optional): the ids of the session's reference and audit images on the
+    # evidence topic, written after the decision by the processor (``processors/evidence.py``).
+    evidence: Evidence | None = None
     kind: str = field(default="decision", init=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -712,7 +715,13 @@ class Decision:
             "started_at_ms": self.started_at_ms,
             "decided_at_ms": self.decided_at_ms,
         }
-        return _with_optional(data, tenant=self.tenant, user_ref=self.user_ref, reference_embedding=embedding)
+        return _with_optional(
+            data,
+            tenant=self.tenant,
+            user_ref=self.user_ref,
+            reference_embedding=embedding,
+            evidence=self.evidence.to_dict() if self.evidence is not None else None,
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
@@ -742,7 +751,60 @@ class Decision:
                 else None
             ),
             signature=DecisionSignature.from_dict(data["signature"]) if data.get("signature") else None,
+            evidence=Evidence.from_dict(data["evidence"]) if data.get("evidence") is not None else None,
         )
+
+
+MAX_EVIDENCE_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a decided session's images are: ids of records on the evidence topic.
+
+    The ids are deterministic (``<session_id>/reference``, ``<session_id>/<seq>``) because the
+    decision is published before the processor copies the frames; ``frames`` names the frames
+    to copy (``[seq, offset]`` on the session's partition of the frames topic).
+    """
+
+    reference: str
+    audit: tuple[str, ...]
+    frames: tuple[tuple[int, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "audit": list(self.audit),
+            "frames": [[seq, offset] for seq, offset in self.frames],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
+        if not isinstance(data, Mapping):
+            raise SchemaError("evidence must be an object")
+        audit, frames = data.get("audit"), data.get("frames")
+        if not isinstance(audit, list) or not isinstance(frames, list) or len(frames) > MAX_EVIDENCE_FRAMES:
+            raise SchemaError(f"evidence needs lists 'audit' and 'frames' (at most {MAX_EVIDENCE_FRAMES})")
+        if len(audit) > MAX_EVIDENCE_FRAMES or not all(isinstance(a, str) and len(a) <= 256 for a in audit):
+            raise SchemaError("evidence audit ids must be strings")
+        pairs = []
+        for pair in frames:
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or not all(type(v) is int and v >= 0 for v in pair)
+            ):
+                raise SchemaError("evidence frames must be [seq, offset] pairs of non-negative integers")
+            pairs.append((pair[0], pair[1]))
+        return cls(_str(data, "reference"), tuple(audit), tuple(pairs))
+
+    @staticmethod
+    def frame_id(session_id: str, seq: int) -> str:
+        return f"{session_id}/{seq}"
+
+    @staticmethod
+    def reference_id(session_id: str) -> str:
+        return f"{session_id}/reference"
 
 
 @dataclass(frozen=True)

@@ -289,8 +289,19 @@ def decision_schema() -> Schema:
             "signature": _object(
                 {"alg": {"const": "EdDSA"}, "kid": _identifier(), "jws": _identifier(65536)}
             ),
+            "evidence": _object(
+                {
+                    "reference": _identifier(),
+                    "audit": {"type": "array", "items": _identifier(), "maxItems": 16},
+                    "frames": {
+                        "type": "array",
+                        "items": {"type": "array", "items": _integer(), "minItems": 2, "maxItems": 2},
+                        "maxItems": 16,
+                    },
+                }
+            ),
         },
-        optional=("tenant", "user_ref", "reference_embedding", "signature"),
+        optional=("tenant", "user_ref", "reference_embedding", "signature", "evidence"),
         extra={
             "if": {"properties": {"outcome": {"const": "pass"}}},
             "then": {"properties": {"reason": {"const": Reason.PASSED.value}}},

@@ -10,6 +10,9 @@ OBSERVATIONS = "liveness.observations"
 DECISIONS = "liveness.decisions"
 DEAD_LETTERS = "liveness.dead-letters"
 IDENTITY_REQUESTS = "liveness.identity-requests"
+# Reference and audit images of decided sessions: compacted, keyed <session_id>/<seq>, each record
+# on its session's partition (so a reader finds a session's evidence in one partition).
+EVIDENCE = "liveness.evidence"
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,13 @@ class Topics:
     def identity_requests(self) -> str:
         return self.prefix + IDENTITY_REQUESTS
 
+    @property
+    def evidence(self) -> str:
+        return self.prefix + EVIDENCE
+
     def session_keyed(self) -> tuple[str, ...]:
         """Topics that must be co-partitioned: the verifier joins them by session id."""
         return (self.sessions, self.frames, self.observations, self.decisions, self.identity_requests)
 
     def all(self) -> tuple[str, ...]:
-        return (*self.session_keyed(), self.dead_letters)
+        return (*self.session_keyed(), self.dead_letters, self.evidence)

@@ -21,10 +21,12 @@ from typing import Any
 import orjson
 
 from schemas.events import (
+    MAX_EVIDENCE_FRAMES,
     Box,
     Challenge,
     Check,
     Decision,
+    Evidence,
     Face,
     IdentityRequest,
     IdentitySample,
@@ -89,6 +91,10 @@ class Session:
     identity: IdentityTrack = field(default_factory=IdentityTrack)
     tenant: str | None = None  # from the session start: copied into the decision
     user_ref: str | None = None
+    last_frame: list[int | None] | None = None  # [seq, frame offset] of the last framed face: an audit frame
+    # The most frontal framed frames, [error_deg, seq, offset]: reference-image candidates (the
+    # processor keeps the sharpest, processors/evidence.py).
+    frontal: list[list[Any]] = field(default_factory=list)
 
     @property
     def decided(self) -> bool:
@@ -166,6 +172,48 @@ def _reference_embedding(session: Session) -> tuple[float, ...] | None:
     embeddings = session.identity.embeddings
     # Rounded as the identity samples are on the wire: the decision round-trips unchanged.
     return tuple(round(v, 5) for v in embeddings[min(embeddings, key=int)]) if embeddings else None
+
+
+FRONTAL_CANDIDATES = 5
+
+
+def _note_frontal(session: Session, frame: Frame) -> None:
+    """Keep the ``FRONTAL_CANDIDATES`` frames that look most straight at the camera.
+
+    Pitch is compared with the first framed frame's (FaceMesh's pitch zero depends on the face),
+    yaw with 0 (it is symmetric).
+    """
+    if frame.frame_offset is None or session.reference is None:
+        return
+    error = max(abs(frame.face.yaw_deg), abs(frame.face.pitch_deg - session.reference["pitch_deg"]))
+    session.frontal.append([round(error, 2), frame.seq, frame.frame_offset])
+    session.frontal.sort()
+    del session.frontal[FRONTAL_CANDIDATES:]
+
+
+def _evidence(session: Session) -> Evidence | None:
+    """The frames to keep as evidence: the first framed one, each milestone, the last framed one.
+
+    Only frames read from the frames topic (with an offset) can be copied; a session that never
+    framed its face has none. The processor picks the reference image among them.
+    """
+    named = [(int(seq), offset) for seq, offset in session.identity.requested.items()]
+    named += [(seq, offset) for seq, offset in session.progress.get("milestones", [])]
+    if session.last_frame is not None:
+        named.append((session.last_frame[0], session.last_frame[1]))  # type: ignore[arg-type]
+    audit = sorted({seq: offset for seq, offset in named if seq is not None and offset is not None}.items())
+    if len(audit) > MAX_EVIDENCE_FRAMES - FRONTAL_CANDIDATES:  # first, last and the earliest between
+        audit = [*audit[: MAX_EVIDENCE_FRAMES - FRONTAL_CANDIDATES - 1], audit[-1]]
+    candidates = {seq: offset for _, seq, offset in session.frontal}
+    frames = sorted({**candidates, **dict(audit)}.items())
+    if not frames:
+        return None
+    sid = session.session_id
+    return Evidence(
+        reference=Evidence.reference_id(sid),
+        audit=tuple(Evidence.frame_id(sid, seq) for seq, _ in audit),
+        frames=tuple(frames),
+    )
 
 
 class Verifier:
@@ -392,6 +440,9 @@ class Verifier:
             return self._decide(session, verdict, now_ms)
         frame = Frame(face, obs.received_at_ms, obs.seq, obs.frame_offset)
         verdict = self._advance(session, frame)
+        if session.reference is not None:  # framed: this frame may be the last audit frame
+            session.last_frame = frame.milestone
+            _note_frontal(session, frame)
         if self.settings.identity_every_step:
             for seq, offset in session.progress.get("milestones", []):
                 session.identity.request(seq, offset)
@@ -565,6 +616,7 @@ class Verifier:
         names = {check.name for check in verdict.checks}
         checks = list(verdict.checks) + [c for c in self._session_checks(session) if c.name not in names]
         session.phase, session.reason = DECIDED, verdict.reason.value
+        evidence = _evidence(session)
         session.pending.clear()
         session.progress, session.reference, session.last_face = {}, None, None
         session.recent_shapes = []
@@ -583,6 +635,7 @@ class Verifier:
             tenant=session.tenant,
             user_ref=session.user_ref,
             reference_embedding=reference_embedding,
+            evidence=evidence,
         )
         return Outcome(session, decision)
 

@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 
 from liveness import logs, metrics
 from liveness.config import KafkaSettings
+from liveness.evidence import read_session_evidence
 from producers.challenge_service import ChallengePolicy, ChallengeService
 from producers.gateway import logsafe
 from producers.gateway.admission import CreationLimiter, StreamSlots, address_key
@@ -60,7 +61,7 @@ from producers.gateway.registry import DecisionCache, GatewaySession, SessionReg
 from producers.gateway.settings import GatewayLimits, GatewaySettings
 from producers.gateway.tenants import DEMO_TENANT, user_ref_digest
 from producers.publisher import SessionPublisher, now_ms
-from schemas.events import Challenge, Decision, FrameMeta, SessionEnded
+from schemas.events import Challenge, Decision, Evidence, FrameMeta, SessionEnded
 from schemas.signatures import public_jwks
 from schemas.tokens import TokenKeys
 
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 ChallengeSource = Callable[[int, int], Challenge]
 
 CONNECT_RETRY_S = 2.0
+EVIDENCE_CLOCK_SLACK_MS = 60_000
 # Frames of every stream share the producer's one batch per partition: 1 MiB holds ~50
 # frames of 20 KB, under the frames topic's max.message.bytes (2 MiB).
 PUBLISH_BATCH_BYTES = 1024 * 1024
@@ -270,6 +272,28 @@ class Gateway:
         if owner != tenant:
             return _json({"error": "UNKNOWN_SESSION", "detail": "no such session of yours"}, 404)
         return _json(poll_response(decision))
+
+    async def reference(self, request: web.Request) -> web.Response:
+        """The reference image of one of the caller's decided sessions (JPEG); 404 for anyone else's."""
+        tenant = self._tenant_of(request)
+        if tenant is None:
+            return _unauthorized()
+        session_id = request.match_info["session_id"]
+        decision = self.cache.get(session_id)
+        if decision is None or (decision.tenant or DEMO_TENANT) != tenant:
+            return _json({"error": "UNKNOWN_SESSION", "detail": "no decided session of yours"}, 404)
+        # The evidence is written after the decision; a minute of slack covers the two clocks.
+        since_ms = decision.decided_at_ms - EVIDENCE_CLOCK_SLACK_MS
+        images = await read_session_evidence(self.kafka, session_id, since_ms)
+        image = images.get(Evidence.reference_id(session_id))
+        if image is None:
+            return _json({"error": "NO_REFERENCE", "detail": "no reference image (yet, or deleted)"}, 404)
+        headers = {
+            "X-Evidence-Id": image.key,
+            "X-Frame-Seq": image.headers.get("seq", ""),
+            "Cache-Control": "no-store",
+        }
+        return web.Response(body=image.jpeg, content_type="image/jpeg", headers=headers)
 
     async def jwks(self, request: web.Request) -> web.Response:
         response = _json(public_jwks(self.settings.decision_public_keys))
@@ -632,6 +656,7 @@ def make_app(
     app.router.add_post("/sessions", gateway.create_session)
     app.router.add_get("/sessions/{session_id}/stream", gateway.stream)
     app.router.add_get("/sessions/{session_id}", gateway.poll)
+    app.router.add_get("/sessions/{session_id}/reference", gateway.reference)
     app.router.add_get("/.well-known/jwks.json", gateway.jwks)
     app.router.add_get("/healthz", gateway.healthz)
     app.router.add_get("/metrics", gateway.metrics_endpoint)

@@ -72,7 +72,7 @@ def test_compose_worker_env_parses_into_settings_that_reach_the_broker_service()
             6,
             "",
         )
-    assert len(topic_specs(settings)) == 8
+    assert len(topic_specs(settings)) == 9  # with liveness.evidence
 
 
 def test_compose_token_secret_required_and_parsed_for_verifier_and_gateway() -> None:

@@ -154,5 +154,5 @@ def test_topics_prefix_applies_to_every_topic_and_dead_letters_are_not_session_k
     topics = Topics("t1.")
 
     assert all(name.startswith("t1.liveness.") for name in topics.all())
-    assert len(set(topics.all())) == 6
+    assert len(set(topics.all())) == 7
     assert topics.dead_letters not in topics.session_keyed()
