@@ -22,6 +22,11 @@ class KafkaSettings:
     bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     partitions: int = 4
+    # Replicas of every pipeline topic and the verifier's changelog, and how many must have a
+    # write before it is acknowledged (acks=all). 1/1 for the single-node dev broker; a
+    # replicated cluster runs 3/2, so one broker can die without losing or refusing a write.
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -50,7 +55,9 @@ class KafkaSettings:
 
     def faust_options(self) -> dict[str, Any]:
         """Keyword arguments for ``faust.App`` carrying the same connection and security settings."""
-        options: dict[str, Any] = {"broker": f"kafka://{self.bootstrap}"}
+        # Faust separates brokers with ";" and wants a scheme on each; the bootstrap list uses ",".
+        hosts = [host.strip() for host in self.bootstrap.split(",") if host.strip()]
+        options: dict[str, Any] = {"broker": ";".join(f"kafka://{host}" for host in hosts)}
         ssl_context = self._ssl_context()
         if self.sasl_mechanism:
             import faust
@@ -74,6 +81,32 @@ class KafkaSettings:
         return ssl.create_default_context(cafile=self.ssl_cafile)
 
 
+def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, Any]:
+    """Faust settings shared by the processor and the verifier.
+
+    Here, not in processors/agent.py, so the verifier does not import the face models with it.
+    """
+    return {
+        **kafka.faust_options(),
+        "topic_partitions": kafka.partitions,
+        "topic_replication_factor": kafka.replication_factor,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        # Batch what an event emits (observation, table changelog, decision) instead of one
+        # request per record: a few ms of linger cut the verifier's CPU per event several-fold.
+        "producer_linger": 0.005,
+        # Faust's default (60 s) leaves a crashed worker's partitions unread for a minute before the
+        # group gives them to another member; 15 s bounds that stall (and the decisions it delays).
+        "broker_session_timeout": 15.0,
+        "web_enabled": web_port is not None,
+        "web_port": web_port or 6066,
+        "web_host": "127.0.0.1",
+    }
+
+
+
 def kafka_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> KafkaSettings:
     """Kafka settings from ``LIVENESS_*`` variables, with non-None flag values taking precedence."""
     env = os.environ if env is None else env
@@ -81,6 +114,8 @@ def kafka_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Ka
         "bootstrap": env.get("LIVENESS_BOOTSTRAP", "127.0.0.1:9092"),
         "topic_prefix": env.get("LIVENESS_TOPIC_PREFIX", ""),
         "partitions": int(env.get("LIVENESS_PARTITIONS", "4")),
+        "replication_factor": int(env.get("LIVENESS_REPLICATION_FACTOR", "1")),
+        "min_insync_replicas": int(env.get("LIVENESS_MIN_INSYNC_REPLICAS", "1")),
         "security_protocol": env.get("LIVENESS_SECURITY_PROTOCOL", "PLAINTEXT"),
         "sasl_mechanism": env.get("LIVENESS_SASL_MECHANISM") or None,
         "sasl_username": env.get("LIVENESS_SASL_USERNAME") or None,

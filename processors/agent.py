@@ -20,7 +20,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from liveness import logs, metrics
-from liveness.config import KafkaSettings
+from liveness.config import KafkaSettings, common_app_options
 from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
@@ -39,28 +39,6 @@ class ProcessorSettings:
     batch_max: int = 8  # frames handed to the inference thread at once
     batch_within_s: float = 0.005  # longest wait for a batch to fill
     identity_stage: bool = True  # answer the verifier's identity requests (needs the face model)
-
-
-def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, Any]:
-    """Faust settings shared by the processor and the verifier."""
-    return {
-        **kafka.faust_options(),
-        "topic_partitions": kafka.partitions,
-        "topic_replication_factor": 1,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-        "consumer_auto_offset_reset": "earliest",
-        "producer_acks": -1,
-        # Batch what an event emits (observation, table changelog, decision) instead of one
-        # request per record: a few ms of linger cut the verifier's CPU per event several-fold.
-        "producer_linger": 0.005,
-        # Faust's default (60 s) leaves a crashed worker's partitions unread for a minute before the
-        # group gives them to another member; 15 s bounds that stall (and the decisions it delays).
-        "broker_session_timeout": 15.0,
-        "web_enabled": web_port is not None,
-        "web_port": web_port or 6066,
-        "web_host": "127.0.0.1",
-    }
 
 
 def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None = None) -> faust.App:

@@ -24,8 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from liveness import logs, metrics
-from liveness.config import KafkaSettings
-from processors.agent import common_app_options
+from liveness.config import KafkaSettings, common_app_options
 from schemas.clock import now_ms
 from schemas.codec import decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError
