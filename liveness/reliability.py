@@ -59,6 +59,7 @@ class Seen:
     outcome: str
     reason: str
     seen_at_s: float
+    detail: str = ""  # the failed checks, "name=value>limit", for the report of a wrong decision
 
 
 @dataclass
@@ -162,9 +163,10 @@ def _problem(session: Tracked, outage: tuple[float, float] | None) -> tuple[str,
     got = (session.decisions[0].outcome, session.decisions[0].reason)
     if got == session.expected:
         return None
+    detail = f" [{session.decisions[0].detail}]" if session.decisions[0].detail else ""
     if got[1] in OUTAGE_REASONS and session.overlaps(outage):
-        return "timeout", f"{session.session_id} ({session.template}): {got[1]} during the outage"
-    return "wrong", f"{session.session_id} ({session.template}): {got} instead of {session.expected}"
+        return "timeout", f"{session.session_id} ({session.template}): {got[1]} during the outage{detail}"
+    return "wrong", f"{session.session_id} ({session.template}): {got} instead of {session.expected}{detail}"
 
 
 def judge(
@@ -525,7 +527,8 @@ async def watch_decisions(harness: Harness, stop: asyncio.Event) -> None:
             for decision in decisions:
                 session = harness.tracked.get(decision.session_id)
                 if session is not None:
-                    session.decisions.append(Seen(decision.outcome, decision.reason, now))
+                    failed = [f"{c.name}={c.value}>{c.threshold}" for c in decision.checks if not c.passed]
+                    session.decisions.append(Seen(decision.outcome, decision.reason, now, " ".join(failed)))
 
 
 async def settle(tracked: Sequence[Tracked], settle_s: float, grace_s: float) -> None:
@@ -683,6 +686,7 @@ async def run_scenario(
     sessions: int | None = None,
 ) -> ScenarioReport:
     """One scenario: the load, the disturbance part-way into it, then wait for every decision and judge."""
+    from producers.gateway.server import PUBLISH_BATCH_BYTES
     from producers.publisher import SessionPublisher
 
     settings = replace(harness.settings, sessions=sessions or harness.settings.sessions)
@@ -694,7 +698,12 @@ async def run_scenario(
     watcher = asyncio.create_task(watch_decisions(harness, stop))
     lag = asyncio.create_task(probe.run())
     await asyncio.sleep(2.0)  # the watcher must be positioned before the first decision
-    async with SessionPublisher(harness.kafka) as publisher, SessionPublisher(harness.kafka, 50) as flood:
+    # Many concurrent streams through one producer, as the gateway sends them: with one request per
+    # broker in flight and acks=all on replicated topics, one frame per batch would fall behind.
+    async with (
+        SessionPublisher(harness.kafka, max_batch_bytes=PUBLISH_BATCH_BYTES) as publisher,
+        SessionPublisher(harness.kafka, 50) as flood,
+    ):
         loading = asyncio.create_task(load.run(publisher, corpus, plan))
         await asyncio.sleep(settings.disturb_at * settings.sessions * settings.stagger_s)
         window, error = await _disturb(scenario, harness, load, flood)
