@@ -22,10 +22,10 @@ from liveness.broker import (
     BrokerConfig,
     BrokerStartError,
     LocalBroker,
-    random_cluster_id,
-    run_coroutine,
     default_cache_dir,
     free_ports,
+    random_cluster_id,
+    run_coroutine,
 )
 
 # Three JVMs share a small machine with the workers: a smaller heap than a lone dev broker's.
@@ -39,7 +39,7 @@ def cluster_configs(
     cache_dir: Path | None = None,
     heap_opts: str = CLUSTER_HEAP_OPTS,
 ) -> list[BrokerConfig]:
-    """One ``BrokerConfig`` per node: ports ``base_port + 2i`` (client) and ``+ 1`` (controller), or free ones."""
+    """One ``BrokerConfig`` per node: ports ``base_port + 2i`` (client) and ``+ 1`` (controller), else free."""
     ports = list(range(base_port, base_port + 2 * nodes)) if base_port else free_ports(2 * nodes)
     client, controller = ports[0::2], ports[1::2]
     voters = ",".join(f"{i + 1}@127.0.0.1:{controller[i]}" for i in range(nodes))
@@ -161,7 +161,7 @@ class LocalCluster:
             if not lagging:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
-                raise BrokerStartError(f"{len(lagging)} partitions still under-replicated after {timeout_s} s")
+                raise BrokerStartError(f"{len(lagging)} partitions under-replicated after {timeout_s} s")
             time.sleep(0.5)
 
     def __enter__(self) -> LocalCluster:

@@ -106,7 +106,6 @@ def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, 
     }
 
 
-
 def kafka_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> KafkaSettings:
     """Kafka settings from ``LIVENESS_*`` variables, with non-None flag values taking precedence."""
     env = os.environ if env is None else env

@@ -41,8 +41,8 @@ def replication_config(kafka: KafkaSettings) -> dict[str, str]:
     """
     if kafka.min_insync_replicas > kafka.replication_factor:
         raise ValueError(
-            f"min.insync.replicas {kafka.min_insync_replicas} > replication factor {kafka.replication_factor}:"
-            " no write could ever be acknowledged"
+            f"min.insync.replicas {kafka.min_insync_replicas} > replication factor "
+            f"{kafka.replication_factor}: no write could ever be acknowledged"
         )
     if kafka.replication_factor == 1:
         return {}

@@ -37,7 +37,7 @@ from liveness.reliability import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 # CI picks free ports; a shared machine can pin the cluster to a range of its own.
-_BASE_PORT = int(os.environ["LIVENESS_CLUSTER_BASE_PORT"]) if "LIVENESS_CLUSTER_BASE_PORT" in os.environ else None
+_BASE_PORT = int(os.environ.get("LIVENESS_CLUSTER_BASE_PORT", "0")) or None
 
 
 @pytest.fixture(scope="module")
