@@ -39,7 +39,7 @@ def cluster_configs(
     cache_dir: Path | None = None,
     heap_opts: str = CLUSTER_HEAP_OPTS,
 ) -> list[BrokerConfig]:
-    """One ``BrokerConfig`` per node: ports ``base_port + 2i`` (client) and ``+ 1`` (controller), else free."""
+    """A ``BrokerConfig`` per node: ports ``base_port + 2i`` (client) and ``+ 1`` (controller), or free."""
     ports = list(range(base_port, base_port + 2 * nodes)) if base_port else free_ports(2 * nodes)
     client, controller = ports[0::2], ports[1::2]
     voters = ",".join(f"{i + 1}@127.0.0.1:{controller[i]}" for i in range(nodes))
