@@ -821,6 +821,9 @@ def main(args: Any) -> int:
         if report.error:
             print(f"\n{report.scenario}: {report.error}")
     for report in reports:
+        if "leaders_moved_s" in report.extra or report.scenario == "baseline":
+            print(f"{report.scenario}: {dict(report.extra)}")
+    for report in reports:
         if "rss_start_mb" in report.extra:
             print(f"\nsoak RSS MB start {report.extra['rss_start_mb']} end {report.extra['rss_end_mb']}")
             print("RSS MB every minute:\n" + format_rss(report.extra["rss_mb_per_minute"]))
