@@ -33,7 +33,9 @@ build_base() {
   # --include does not resolve dependencies; apt inside the image does (Dockerfile.base).
   debootstrap --variant=minbase bookworm "$root" "$(mirror)" >"$OUT/debootstrap.log" 2>&1 \
     || { tail -20 "$OUT/debootstrap.log"; rm -rf "$root"; exit 1; }
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  # apt's caches (*.bin alone ~75 MB), docs, man pages and translations: nothing a container reads.
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* \
+    "$root"/usr/share/doc/* "$root"/usr/share/locale/* "$root"/usr/share/info/*
   tar -C "$root" -c . | docker import - "$BASE-minbase"
   rm -rf "$root"
   mkdir -p "$OUT/base/extra-ca"

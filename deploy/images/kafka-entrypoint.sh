@@ -1,7 +1,8 @@
 #!/bin/sh
 # Render server.properties from KAFKA_* variables, format the storage once, run the broker.
 #   KAFKA_NODE_ID (1), KAFKA_VOTERS (1@localhost:9093), KAFKA_CLUSTER_ID (required to format),
-#   KAFKA_ADVERTISED (localhost:9092), KAFKA_REPLICAS (1: replicas of Kafka's own topics)
+#   KAFKA_ADVERTISED (localhost:9092), KAFKA_REPLICAS (1: replicas of Kafka's own topics),
+#   KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093)
 set -eu
 DATA=/var/lib/kafka
 NODE_ID=${KAFKA_NODE_ID:-1}
@@ -12,7 +13,7 @@ process.roles=broker,controller
 node.id=$NODE_ID
 controller.quorum.voters=${KAFKA_VOTERS:-1@localhost:9093}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093
+listeners=PLAINTEXT://0.0.0.0:${KAFKA_PORT:-9092},CONTROLLER://0.0.0.0:${KAFKA_CONTROLLER_PORT:-9093}
 advertised.listeners=PLAINTEXT://${KAFKA_ADVERTISED:-localhost:9092}
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT

@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline against the model's own speed, measured side by side in one run."""

@@ -1,0 +1,202 @@
+"""``liveness bench``: run every measurement side by side, print the table, write the JSON report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import measure
+from benchmarks.frames import frame_pool, genuine_recordings
+from liveness.broker import BrokerConfig, LocalBroker, free_ports
+
+
+def run_all(bench: measure.Bench) -> dict[str, Any]:
+    """Every measurement, in an order that keeps the machine otherwise idle during each one."""
+    quick = bench.quick
+    recordings = genuine_recordings(bench.work_dir / "sessions", 3 if quick else 12)
+    frames = frame_pool(recordings, 40 if quick else 400)
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "quick": quick,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+    ceiling = measure.ceiling_fps(frames)
+    one = measure.pipeline_fps(bench, frames, processors=1)
+    report["processor"] = {
+        "ceiling_fps": ceiling,
+        "pipeline_fps": one["fps"],
+        "ratio": one["fps"] / ceiling,
+        "frames": one["frames"],
+        "peak_rss_mb": one["peak_rss_mb"],
+    }
+    report["identity"] = measure.identity_cost(
+        frames[:20] if quick else frames[:100],
+        recordings[:1] if quick else recordings[:4],
+        embeddings=3 if quick else 30,
+    )
+    two = measure.pipeline_fps(bench, frames, processors=2)
+    report["scaling"] = {
+        "fps_1": one["fps"],
+        "fps_2": two["fps"],
+        "speedup": two["fps"] / one["fps"],
+        "capacity": capacity_table(one["fps"]),
+    }
+
+    saturation_sessions = max(1, int(one["fps"] / 10))
+    loads = (
+        [1, 2] if quick else sorted({1, 2, 4, max(1, int(0.7 * saturation_sessions)), saturation_sessions})
+    )
+    report["latency"] = {
+        "saturation_sessions_at_10fps": saturation_sessions,
+        "rows": measure.decision_latency(bench, recordings, loads, rounds=1 if quick else 3),
+    }
+    report["streaming_vs_batch"] = measure.streaming_vs_batch(
+        bench, recordings[0], [60] if quick else [60, 120]
+    )
+
+    template = measure.observations_of(recordings[0])
+    core_sessions = 50 if quick else 500
+    report["verifier"] = {
+        "core": measure.verifier_core_rate(template, recordings[0], core_sessions),
+        "worker": measure.verifier_worker_rate(bench, template, recordings[0], 20 if quick else 400),
+        "state": measure.session_state_bytes(template, recordings[0]),
+    }
+    report["wire"] = measure.wire_cost(
+        recordings,
+        [50, 70, 80, 90] if not quick else [80],
+        [320, 480, 640] if not quick else [640],
+        frames=10 if quick else 120,
+    )
+    return report
+
+
+def capacity_table(fps_per_core: float) -> list[dict[str, float]]:
+    """Sessions per minute at 10 fps and ~100 frames per session, for N processor cores."""
+    per_core = fps_per_core * 60 / 100
+    return [
+        {
+            "cores": float(n),
+            "sessions_per_minute": per_core * n,
+            "concurrent_sessions_at_10fps": fps_per_core * n / 10,
+        }
+        for n in (1, 2, 4, 8, 16)
+    ]
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as the markdown tables the README shows."""
+    p, s = report["processor"], report["scaling"]
+    lines = [
+        f"Machine: {report['machine']['cpus']} cores, {report['machine']['cpu']}",
+        "",
+        "| measurement | figure |",
+        "|---|---|",
+        f"| FaceMesh ceiling (decode + model, plain loop) | {p['ceiling_fps']:.1f} frames/s |",
+        f"| 1 processor through Kafka | {p['pipeline_fps']:.1f} frames/s ({p['ratio']:.2f} of ceiling) |",
+        f"| 2 processors through Kafka | {s['fps_2']:.1f} frames/s (speed-up {s['speedup']:.2f}) |",
+    ]
+    i = report["identity"]
+    lines += [
+        f"| FaceMesh CPU (same run) | {i['facemesh_ms_per_frame']:.1f} ms/frame, "
+        f"{i['facemesh_ms_per_session']:.0f} ms/session ({i['frames_per_session']:.0f} frames) |",
+        "| identity stage CPU (FaceMesh again + alignment + dlib ResNet) | "
+        f"{i['embedding_ms']:.1f} ms/embedding, {i['identity_ms_per_session']:.0f} ms/session "
+        f"({i['embeddings_per_session']:.1f} frames the verifier asked for) = "
+        f"{100 * i['identity_share']:.0f}% of the session's FaceMesh "
+        f"({100 * i['identity_share_ends_only']:.0f}% with identity_every_step off) |",
+    ]
+    v = report["verifier"]
+    lines += [
+        f"| verifier core (in-process) | {v['core']['observations_per_s']:.0f} events/s |",
+        f"| verifier worker through Kafka | {v['worker']['events_per_s']:.0f} events/s, "
+        f"{v['worker']['cpu_us_per_event']:.0f} µs CPU/event |",
+        f"| open session state | {v['state']['bytes_per_open_session']:.0f} B "
+        f"({v['state']['open_sessions_per_gib']:.0f} per GiB) |",
+        f"| peak RSS processor / verifier | {p['peak_rss_mb']:.0f} / {v['worker']['peak_rss_mb']:.0f} MiB |",
+        "",
+        "| concurrent sessions (10 fps) | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|",
+    ]
+    for row in report["latency"]["rows"]:
+        if "p50_ms" in row:
+            lines.append(
+                f"| {row['concurrent_sessions']:.0f} | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} "
+                f"| {row['p99_ms']:.0f} |"
+            )
+    lines += ["", "| frames per session | streaming ms | batch ms | batch / streaming |", "|---|---|---|---|"]
+    for row in report["streaming_vs_batch"]:
+        lines.append(
+            f"| {row['frames']:.0f} | {row['streaming_ms']:.0f} | {row['batch_ms']:.0f} "
+            f"| {row['ratio']:.1f} |"
+        )
+    lines += [
+        "",
+        "| width | JPEG quality | bytes/frame | faces found | nose error p50/p95 px |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report["wire"]:
+        lines.append(
+            f"| {row['width']:.0f} | {row['quality']:.0f} | {row['bytes_per_frame']:.0f} "
+            f"| {row['faces_found']:.2f} | {row['nose_error_px_p50']:.1f} / {row['nose_error_px_p95']:.1f} |"
+        )
+    lines += [
+        "",
+        "| processor cores | sessions/minute (100 frames) | concurrent sessions at 10 fps |",
+        "|---|---|---|",
+    ]
+    for row in s["capacity"]:
+        concurrent = row["concurrent_sessions_at_10fps"]
+        lines.append(f"| {row['cores']:.0f} | {row['sessions_per_minute']:.0f} | {concurrent:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="liveness bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: checks every figure is produced")
+    parser.add_argument("--json", type=Path, default=Path("out/bench/report.json"), help="JSON report path")
+    parser.add_argument("--work-dir", type=Path, default=Path("out/bench"))
+    parser.add_argument("--bootstrap", help="an existing broker [LIVENESS_BOOTSTRAP]; else one is started")
+    args = parser.parse_args(argv)
+    bootstrap = args.bootstrap or os.environ.get("LIVENESS_BOOTSTRAP")
+    broker = None
+    if not bootstrap:
+        port, controller = free_ports(2)
+        data_dir = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
+        broker = LocalBroker(BrokerConfig(data_dir=data_dir, port=port, controller_port=controller))
+        broker.start(timeout_s=90)
+        bootstrap = broker.bootstrap
+    try:
+        report = run_all(measure.Bench(bootstrap, args.work_dir, quick=args.quick))
+    finally:
+        if broker:
+            broker.stop()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    print(format_report(report))
+    print(f"\nJSON report: {args.json}")
+    return 0

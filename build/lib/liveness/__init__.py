@@ -1,0 +1,1 @@
+"""liveness-stream: active face liveness as a streaming pipeline on Apache Kafka."""

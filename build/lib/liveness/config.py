@@ -1,0 +1,195 @@
+"""Settings read once, from the environment and flags, and passed inward as frozen values.
+
+Every variable is listed in ``deploy/liveness.env.example``. Secrets are never
+printed: ``repr`` of these records hides them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.tokens import TokenKeys
+from schemas.topics import Topics
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How to reach the broker, and the topic layout shared by every deployable."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    partitions: int = 4
+    # Replicas of every pipeline topic and the verifier's changelog, and how many must have a
+    # write before it is acknowledged (acks=all). 1/1 for the single-node dev broker; a
+    # replicated cluster runs 3/2, so one broker can die without losing or refusing a write.
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients (security settings passed straight through)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = self._ssl_context()
+        return options
+
+    def faust_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``faust.App`` carrying the same connection and security settings."""
+        # Faust separates brokers with ";" and wants a scheme on each; the bootstrap list uses ",".
+        hosts = [host.strip() for host in self.bootstrap.split(",") if host.strip()]
+        options: dict[str, Any] = {"broker": ";".join(f"kafka://{host}" for host in hosts)}
+        ssl_context = self._ssl_context()
+        if self.sasl_mechanism:
+            import faust
+
+            # Without the SSL context Faust would speak SASL_PLAINTEXT to a SASL_SSL listener.
+            options["broker_credentials"] = faust.SASLCredentials(
+                username=self.sasl_username,
+                password=self.sasl_password,
+                mechanism=self.sasl_mechanism,
+                ssl_context=ssl_context,
+            )
+        elif ssl_context is not None:
+            options["broker_credentials"] = ssl_context
+        return options
+
+    def _ssl_context(self) -> Any:
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        import ssl
+
+        return ssl.create_default_context(cafile=self.ssl_cafile)
+
+
+def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, Any]:
+    """Faust settings shared by the processor and the verifier.
+
+    Here, not in processors/agent.py, so the verifier does not import the face models with it.
+    """
+    return {
+        **kafka.faust_options(),
+        "topic_partitions": kafka.partitions,
+        "topic_replication_factor": kafka.replication_factor,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        # Batch what an event emits (observation, table changelog, decision) instead of one
+        # request per record: a few ms of linger cut the verifier's CPU per event several-fold.
+        "producer_linger": 0.005,
+        # Faust's default (60 s) leaves a crashed worker's partitions unread for a minute before the
+        # group gives them to another member; 15 s bounds that stall (and the decisions it delays).
+        "broker_session_timeout": 15.0,
+        "web_enabled": web_port is not None,
+        "web_port": web_port or 6066,
+        "web_host": "127.0.0.1",
+    }
+
+
+def kafka_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> KafkaSettings:
+    """Kafka settings from ``LIVENESS_*`` variables, with non-None flag values taking precedence."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {
+        "bootstrap": env.get("LIVENESS_BOOTSTRAP", "127.0.0.1:9092"),
+        "topic_prefix": env.get("LIVENESS_TOPIC_PREFIX", ""),
+        "partitions": int(env.get("LIVENESS_PARTITIONS", "4")),
+        "replication_factor": int(env.get("LIVENESS_REPLICATION_FACTOR", "1")),
+        "min_insync_replicas": int(env.get("LIVENESS_MIN_INSYNC_REPLICAS", "1")),
+        "security_protocol": env.get("LIVENESS_SECURITY_PROTOCOL", "PLAINTEXT"),
+        "sasl_mechanism": env.get("LIVENESS_SASL_MECHANISM") or None,
+        "sasl_username": env.get("LIVENESS_SASL_USERNAME") or None,
+        "sasl_password": env.get("LIVENESS_SASL_PASSWORD") or None,
+        "ssl_cafile": env.get("LIVENESS_SSL_CAFILE") or None,
+    }
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return KafkaSettings(**values)
+
+
+def token_keys_from_env(env: Mapping[str, str] | None = None) -> TokenKeys:
+    """The token secrets: ``LIVENESS_TOKEN_SECRET`` and, while rotating, the previous one."""
+    env = os.environ if env is None else env
+    secret = env.get("LIVENESS_TOKEN_SECRET")
+    if not secret:
+        raise SystemExit("LIVENESS_TOKEN_SECRET is not set: the challenge tokens need a secret (16+ bytes)")
+    previous = env.get("LIVENESS_TOKEN_SECRET_PREVIOUS") or None
+    return TokenKeys(
+        current=secret.encode(),
+        previous=previous.encode() if previous else None,
+        previous_valid_until_ms=int(env.get("LIVENESS_TOKEN_PREVIOUS_VALID_UNTIL_MS", "0")),
+    )
+
+
+def decision_signer_from_env(env: Mapping[str, str] | None = None) -> Any:
+    """The verifier's decision signer from ``LIVENESS_DECISION_SIGNING_KEY`` (None: decisions unsigned)."""
+    from schemas.signatures import DecisionSigner, private_key_from_text
+
+    env = os.environ if env is None else env
+    text = env.get("LIVENESS_DECISION_SIGNING_KEY")
+    return DecisionSigner(private_key_from_text(text)) if text else None
+
+
+def decision_public_keys_from_env(env: Mapping[str, str] | None = None) -> tuple[Any, ...]:
+    """The keys the gateway publishes: ``LIVENESS_DECISION_PUBLIC_KEYS`` (comma-separated, base64url).
+
+    Without it, the public half of ``LIVENESS_DECISION_SIGNING_KEY`` when that is set
+    (a single-host deployment, the demo).
+    """
+    from schemas.signatures import public_key_from_text
+
+    env = os.environ if env is None else env
+    listed = [text for text in env.get("LIVENESS_DECISION_PUBLIC_KEYS", "").split(",") if text.strip()]
+    if listed:
+        return tuple(public_key_from_text(text) for text in listed)
+    signer = decision_signer_from_env(env)
+    return (signer.private_key.public_key(),) if signer is not None else ()
+
+
+def tenants_from_env(env: Mapping[str, str] | None = None) -> Any:
+    """The tenants from ``LIVENESS_TENANTS_FILE`` (a JSON file) or ``LIVENESS_TENANTS`` (inline JSON)."""
+    import orjson
+
+    from producers.gateway.tenants import TenantDirectory
+
+    env = os.environ if env is None else env
+    path, inline = env.get("LIVENESS_TENANTS_FILE"), env.get("LIVENESS_TENANTS")
+    if path:
+        with open(path, "rb") as file:
+            return TenantDirectory.from_dict(orjson.loads(file.read()))
+    if inline:
+        return TenantDirectory.from_dict(orjson.loads(inline))
+    return TenantDirectory([])
+
+
+def attempt_policy_from_env(env: Mapping[str, str] | None = None) -> Any:
+    """Attempt limits: ``LIVENESS_MAX_FAILED_PER_USER``, ``_PER_ADDRESS``, ``LIVENESS_ATTEMPT_WINDOW_S``."""
+    from producers.gateway.attempts import AttemptPolicy
+
+    env = os.environ if env is None else env
+    default = AttemptPolicy()
+    return AttemptPolicy(
+        max_failed_per_user=int(env.get("LIVENESS_MAX_FAILED_PER_USER", default.max_failed_per_user)),
+        max_failed_per_address=int(
+            env.get("LIVENESS_MAX_FAILED_PER_ADDRESS", default.max_failed_per_address)
+        ),
+        window_s=float(env.get("LIVENESS_ATTEMPT_WINDOW_S", default.window_s)),
+    )

@@ -1,0 +1,179 @@
+"""The processor worker: a thin Faust shell around ``processors.pipeline.process_frame``.
+
+Inference runs on one dedicated thread so the event loop keeps serving Kafka
+heartbeats; the agent awaits each frame before taking the next, which keeps
+the order of every partition. Scale by adding processes, up to the partition count.
+
+The same worker is the identity stage: it answers the verifier's identity requests
+(a few frames per session) by reading the frame back from the frames topic and
+embedding its face on a second thread, so the FaceMesh path keeps its pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from liveness import logs, metrics
+from liveness.config import KafkaSettings, common_app_options
+from processors.identity import IdentityModel, IdentityStage
+from processors.landmarks import FaceAnalyzer, FrameLimits
+from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
+from schemas.clock import now_ms
+from schemas.codec import decode_identity_request, encode
+from schemas.errors import LivenessError
+from schemas.events import IdentityRequest, SourceRef, dead_letter
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    app_id: str = "liveness-processor"
+    limits: FrameLimits = field(default_factory=FrameLimits)
+    max_faces: int = 2
+    web_port: int | None = None  # Faust's web server (metrics); off unless a port is given
+    batch_max: int = 8  # frames handed to the inference thread at once
+    batch_within_s: float = 0.005  # longest wait for a batch to fill
+    identity_stage: bool = True  # answer the verifier's identity requests (needs the face model)
+
+
+def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None = None) -> faust.App:
+    settings = settings or ProcessorSettings()
+    topics = kafka.topics
+    app = faust.App(settings.app_id, **common_app_options(kafka, settings.web_port))
+    frames = app.topic(topics.frames, key_type=bytes, value_type=bytes)
+    observations = app.topic(topics.observations, key_type=bytes, value_type=bytes)
+    dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facemesh")
+    analyzer = executor.submit(
+        FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits
+    ).result()
+
+    @app.agent(frames)
+    async def analyse_frames(stream: faust.StreamT) -> None:
+        loop = asyncio.get_running_loop()
+        # Frames go to the inference thread in small batches: the thread runs the model back
+        # to back while the event loop fetches and sends, instead of idling at every frame
+        # while the loop does its share. ``within`` bounds the wait a lone frame can add.
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            messages = []
+            for event in events:
+                refused = _server_time_refusal(event.message)
+                if refused is None:
+                    messages.append(event.message)
+                else:
+                    await _publish(event.message, FrameResult(None, refused))
+            items = [
+                (m.value, m.headers, round(m.timestamp * 1000), SourceRef(m.topic, m.partition, m.offset))
+                for m in messages
+            ]
+            for _ in messages:
+                metrics.frame_consumed()
+            results = await loop.run_in_executor(
+                executor, logs.in_context(analyse_batch), analyzer, items, now_ms()
+            )
+            for message, result in zip(messages, results, strict=True):
+                logs.bind_session(message.key)  # records are keyed by session id
+                await _publish(message, result)
+
+    def _server_time_refusal(message: Any) -> Any:
+        source = SourceRef(message.topic, message.partition, message.offset)
+        return server_time_refusal(message.timestamp_type, message.value, source, now_ms())
+
+    async def _publish(message: Any, result: FrameResult) -> None:
+        if result.dead_letter is not None:
+            await dead_letters.send(key=message.key, value=encode(result.dead_letter))
+        if result.observation is not None:
+            await observations.send(
+                key=result.observation.session_id.encode(), value=encode(result.observation)
+            )
+        letter_reason = result.dead_letter.reason if result.dead_letter else None
+        metrics.record_frame(result.observation, letter_reason, now_ms())
+
+    if settings.identity_stage:
+        _add_identity_stage(app, kafka, settings, observations, dead_letters)
+    return app
+
+
+def _add_identity_stage(
+    app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings, observations: Any, dead_letters: Any
+) -> None:
+    """The agent that embeds the frames the verifier asks for, on a thread of its own."""
+    requests = app.topic(kafka.topics.identity_requests, key_type=bytes, value_type=bytes)
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity")
+    # Each thread owns its models (neither FaceMesh nor dlib's network is thread-safe).
+    stage = thread.submit(
+        lambda: IdentityStage(
+            FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits), IdentityModel()
+        )
+    ).result()
+    reader = FrameReader(kafka, settings.limits.max_bytes)
+
+    @app.agent(requests)
+    async def embed_identities(stream: faust.StreamT) -> None:
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            message = event.message
+            logs.bind_session(message.key)
+            try:
+                request = decode_identity_request(message.value)
+            except LivenessError as exc:
+                source = SourceRef(message.topic, message.partition, message.offset)
+                letter = dead_letter(exc.reason_code, str(exc), source, message.value, None, now_ms())
+                await dead_letters.send(key=message.key, value=encode(letter))
+                continue
+            jpeg = await reader.read(message.partition, request)
+            sample = await loop.run_in_executor(thread, logs.in_context(stage.sample), request, jpeg)
+            await observations.send(key=message.key, value=encode(sample))
+            metrics.record_identity_sample(sample.error is None)
+
+    @app.on_before_shutdown.connect  # type: ignore[misc]
+    async def close_reader(sender: Any, **kwargs: Any) -> None:
+        await reader.stop()
+
+
+class FrameReader:
+    """Reads one frame back from the frames topic by its offset (the identity stage's input).
+
+    A consumer without a group, assigned to one partition at a time: the stage reads a few
+    frames per session, so a seek per request costs less than following the whole topic.
+    """
+
+    def __init__(self, kafka: KafkaSettings, max_frame_bytes: int, timeout_s: float = 5.0) -> None:
+        self.kafka, self.max_frame_bytes, self.timeout_s = kafka, max_frame_bytes, timeout_s
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def read(self, partition: int, request: IdentityRequest) -> bytes | None:
+        """The JPEG of the requested frame; None when it is not (or no longer) on the topic."""
+        if request.frame_offset is None:
+            return None
+        consumer = await self._consumer()
+        tp = TopicPartition(self.kafka.topics.frames, partition)
+        if consumer.assignment() != {tp}:
+            consumer.assign([tp])
+        consumer.seek(tp, request.frame_offset)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                record = await consumer.getone(tp)
+        except TimeoutError:
+            return None
+        return record.value if record.offset == request.frame_offset else None
+
+    async def _consumer(self) -> AIOKafkaConsumer:
+        if self.consumer is None:
+            self.consumer = AIOKafkaConsumer(
+                **self.kafka.client_options(),
+                group_id=None,
+                enable_auto_commit=False,
+                max_partition_fetch_bytes=self.max_frame_bytes + 64 * 1024,
+            )
+            await self.consumer.start()
+        return self.consumer
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()

@@ -1,0 +1,141 @@
+"""Who is in front of the camera: a face embedding aligned from the FaceMesh landmarks. No Kafka here.
+
+The model is dlib's ResNet face embedding (128-d, 150x150 input, 99.38% on LFW), shipped
+inside the ``face-recognition-models`` wheel and run by the prebuilt ``dlib-bin`` wheel, so it
+loads offline. dlib's own face detector is not used: it misses strongly turned faces and
+costs ~20 ms; the five points its alignment needs are read off the FaceMesh landmarks the
+processor already has.
+
+Distances are Euclidean between L2-normalised embeddings (dlib's raw vectors have a norm of
+~1.43, so its usual 0.6 limit is ~0.42 here). On the pinned face media: one person within a
+session (warped and real-video head turns) 0.13-0.32, across a whole video or years of photos
+<= 0.38; two people 0.38-0.70, similar-looking pairs from 0.395 (franck / George Clooney).
+One embedding costs ~75-110 ms of CPU, 10-15 FaceMesh frames: only the frames the verifier
+asks for are embedded (``IdentityStage``; verifier/identity.py says which).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import dlib
+import face_recognition_models
+import numpy as np
+from numpy.typing import NDArray
+
+from processors.landmarks import FaceAnalyzer, decode_jpeg
+from schemas.errors import LivenessError
+from schemas.events import IdentityRequest, IdentitySample
+
+# FaceMesh indices in the order of dlib's 5-point shape: the image-right eye's outer then inner
+# corner, the image-left eye's outer then inner corner, the base of the nose (subnasale).
+# Checked against dlib's own 5-point predictor on frontal photos: within 2-3 px of each point.
+DLIB_FIVE_POINTS = (263, 362, 33, 133, 2)
+CHIP_SIZE_PX = 150  # the network's fixed input
+CHIP_PADDING = 0.25  # dlib's default, the padding the network was trained with
+EMBEDDING_DIMENSIONS = 128
+
+
+class FaceEmbedder(Protocol):
+    """Anything that turns one face (image + its 468 mesh points in pixels) into a unit vector."""
+
+    def embed(self, image_bgr: NDArray[np.uint8], mesh_points_px: NDArray[np.float64]) -> NDArray[np.float32]:
+        """The face's embedding, L2-normalised."""
+        ...
+
+
+class IdentityModel:
+    """dlib's ResNet face embedding, loaded once.
+
+    Not thread-safe (the network keeps its buffers between calls): each thread owns one,
+    like ``FaceAnalyzer``.
+    """
+
+    def __init__(self, model_path: str | None = None) -> None:
+        path = model_path or face_recognition_models.face_recognition_model_location()
+        self._net = dlib.face_recognition_model_v1(path)
+
+    def embed(self, image_bgr: NDArray[np.uint8], mesh_points_px: NDArray[np.float64]) -> NDArray[np.float32]:
+        """The L2-normalised 128-d embedding of the face whose (468, 3) pixel mesh is given."""
+        chip = face_chip(image_bgr, mesh_points_px)
+        return normalised(np.asarray(self._net.compute_face_descriptor(chip), dtype=np.float32))
+
+
+def face_chip(image_bgr: NDArray[np.uint8], mesh_points_px: NDArray[np.float64]) -> NDArray[np.uint8]:
+    """The 150x150 RGB crop dlib's network expects, aligned on five FaceMesh points.
+
+    ``get_face_chip`` fits the similarity transform from these points to dlib's template,
+    the alignment the network was trained with. Only the face's surroundings are converted
+    to RGB, not the whole frame.
+    """
+    if mesh_points_px.ndim != 2 or mesh_points_px.shape[0] < max(DLIB_FIVE_POINTS) + 1:
+        raise ValueError(f"expected a (468, 3) FaceMesh array, got {mesh_points_px.shape}")
+    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.size == 0:
+        raise ValueError(f"expected an HxWx3 BGR image, got {image_bgr.shape}")
+    left, top, crop = _surroundings(image_bgr, mesh_points_px)
+    rgb = np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+    points = mesh_points_px[list(DLIB_FIVE_POINTS), :2] - (left, top)
+    low, high = points.min(axis=0), points.max(axis=0)
+    shape = dlib.full_object_detection(
+        dlib.rectangle(int(low[0]), int(low[1]), int(high[0]) + 1, int(high[1]) + 1),
+        [dlib.point(round(float(x)), round(float(y))) for x, y in points],
+    )
+    return np.asarray(dlib.get_face_chip(rgb, shape, size=CHIP_SIZE_PX, padding=CHIP_PADDING), dtype=np.uint8)
+
+
+def _surroundings(
+    image: NDArray[np.uint8], points: NDArray[np.float64]
+) -> tuple[int, int, NDArray[np.uint8]]:
+    """The face's box grown by its own size on every side (the chip's padding fits well inside)."""
+    height, width = image.shape[:2]
+    low, high = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
+    margin = float((high - low).max())
+    left, top = max(0, int(low[0] - margin)), max(0, int(low[1] - margin))
+    right, bottom = min(width, int(high[0] + margin) + 1), min(height, int(high[1] + margin) + 1)
+    if right <= left or bottom <= top:
+        raise ValueError("the face lies outside the image")
+    return left, top, image[top:bottom, left:right]
+
+
+def normalised(vector: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``vector`` scaled to unit length (a zero vector cannot be, and is refused)."""
+    norm = float(np.linalg.norm(vector))
+    if not norm > 0.0:
+        raise ValueError("cannot normalise a zero or non-finite embedding")
+    return (vector / norm).astype(np.float32)
+
+
+def distance(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    """Euclidean distance of two L2-normalised embeddings: 0 (same) to 2 (opposite)."""
+    return float(np.linalg.norm(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))
+
+
+class IdentityStage:
+    """One requested frame in, its identity sample out: decode, find the one face, embed it.
+
+    The verifier asks for a few frames per session (the first framed frame and each milestone of
+    the challenge); FaceMesh runs again on them here (~7 ms) rather than shipping all 468
+    landmarks with every observation. Not thread-safe: one per thread, like its parts.
+    """
+
+    def __init__(self, analyzer: FaceAnalyzer, model: FaceEmbedder) -> None:
+        self.analyzer, self.model = analyzer, model
+
+    def sample(self, request: IdentityRequest, jpeg: bytes | None) -> IdentitySample:
+        """The embedding of the request's frame, or a sample that says why there is none."""
+        if jpeg is None:
+            return self._failed(request, "frame not found")
+        try:
+            image = decode_jpeg(jpeg, self.analyzer.limits)
+            meshes = self.analyzer.mesh_points(image)
+            if len(meshes) != 1:
+                return self._failed(request, f"{len(meshes)} faces in the frame")
+            embedding = self.model.embed(image, meshes[0])
+        except (LivenessError, ValueError) as exc:
+            return self._failed(request, str(exc))
+        return IdentitySample(request.session_id, request.seq, tuple(round(float(v), 5) for v in embedding))
+
+    @staticmethod
+    def _failed(request: IdentityRequest, error: str) -> IdentitySample:
+        return IdentitySample(request.session_id, request.seq, (), error[:200])

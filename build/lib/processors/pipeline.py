@@ -1,0 +1,96 @@
+"""One frame record in, an observation and/or a dead letter out: the processor minus Kafka."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from processors.landmarks import FaceAnalyzer, observation_from
+from schemas.codec import parse_frame_headers
+from schemas.errors import LivenessError
+from schemas.events import DeadLetter, Observation, SourceRef, dead_letter
+from schemas.reasons import DeadLetterReason
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """An observation for the verifier, a dead letter for operators, or both.
+
+    A frame that cannot be analysed still yields an observation (with ``error``)
+    when its session is known, so the verifier counts it instead of waiting.
+    """
+
+    observation: Observation | None
+    dead_letter: DeadLetter | None
+
+
+def process_frame(
+    analyzer: FaceAnalyzer,
+    jpeg: bytes | None,
+    headers: Iterable[tuple[str, bytes]] | dict[str, bytes] | None,
+    received_at_ms: int,
+    source: SourceRef,
+    now_ms: int,
+) -> FrameResult:
+    """Analyse one frame record; never raises for bad input."""
+    try:
+        meta = parse_frame_headers(headers)
+    except LivenessError as exc:
+        return FrameResult(None, dead_letter(exc.reason_code, str(exc), source, jpeg, None, now_ms))
+    try:
+        analysis = analyzer.analyse_jpeg(jpeg or b"")
+    except LivenessError as exc:
+        reason, detail = exc.reason_code, str(exc)
+    except Exception as exc:  # a model failure on one frame must not stop the worker
+        log.exception("analysis failed for session %s seq %s", meta.session_id, meta.seq)
+        reason, detail = DeadLetterReason.INTERNAL_ERROR.value, repr(exc)
+    else:
+        return FrameResult(observation_from(analysis, meta, received_at_ms, source.offset), None)
+    failed = Observation(
+        meta.session_id,
+        meta.seq,
+        meta.captured_at_ms,
+        received_at_ms,
+        1,
+        1,
+        (),
+        error=reason,
+        frame_offset=source.offset,
+    )
+    return FrameResult(failed, dead_letter(reason, detail, source, jpeg, meta.session_id, now_ms))
+
+
+LOG_APPEND_TIME = 1  # Kafka's record timestamp type: 0 CreateTime (the producer's), 1 LogAppendTime
+
+
+def server_time_refusal(
+    timestamp_type: int, jpeg: bytes | None, source: SourceRef, now_ms: int
+) -> DeadLetter | None:
+    """A dead letter for a frame not stamped by the broker; ``None`` for a LogAppendTime frame.
+
+    Every deadline is judged on the frame's record timestamp. With CreateTime that is the
+    producer's clock (a topic created or altered without ``LogAppendTime``), which a client
+    could set: the frame is refused rather than judged on a time the client chose.
+    """
+    if timestamp_type == LOG_APPEND_TIME:
+        return None
+    detail = (
+        f"record timestamp type {timestamp_type} is not LogAppendTime: "
+        "set message.timestamp.type=LogAppendTime on the frames topic (liveness topics checks it)"
+    )
+    return dead_letter(DeadLetterReason.CLIENT_TIMESTAMP.value, detail, source, jpeg, None, now_ms)
+
+
+def analyse_batch(
+    analyzer: FaceAnalyzer,
+    items: list[tuple[bytes | None, Iterable[tuple[str, bytes]] | dict[str, bytes] | None, int, SourceRef]],
+    now_ms: int,
+) -> list[FrameResult]:
+    """``process_frame`` over ``(jpeg, headers, received_at_ms, source)`` items, in order."""
+    return [
+        process_frame(analyzer, jpeg, headers, received, source, now_ms)
+        for jpeg, headers, received, source in items
+    ]

@@ -1,0 +1,1 @@
+"""Ingress: issue challenges and publish sessions' frames to Kafka."""

@@ -1,0 +1,1 @@
+"""The browser gateway: HTTP and WebSocket ingress for the web client, in front of Kafka."""

@@ -1,0 +1,1 @@
+"""Event contracts of liveness-stream: records, topic names, reason codes and codecs."""

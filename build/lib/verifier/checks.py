@@ -1,0 +1,66 @@
+"""Named checks shared by the challenges: rotation toward a direction and non-planarity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from schemas.events import LANDMARK_SUBSET, Check, Face
+from verifier.geometry import homography_residual, similarity_residual
+
+
+def face_size(face: Face) -> float:
+    """A size for normalising distances: the geometric mean of the face box sides."""
+    return float(np.sqrt(face.box.width * face.box.height))
+
+
+def landmarks_xy(face: Face) -> np.ndarray:
+    return np.asarray(face.landmarks, dtype=float).reshape(len(LANDMARK_SUBSET), 3)[:, :2]
+
+
+def nonplanarity(reference: Face, final: Face) -> float:
+    """Homography residual between two frames' landmarks, over the mean face size."""
+    size = (face_size(reference) + face_size(final)) / 2
+    return homography_residual(landmarks_xy(reference), landmarks_xy(final), size)
+
+
+def nonplanarity_check(reference: Face, final: Face, minimum: float) -> Check:
+    value = nonplanarity(reference, final)
+    return Check("nonplanarity", round(value, 5), minimum, value >= minimum)
+
+
+def rotation_toward(reference: Face, face: Face, direction: tuple[float, float]) -> float:
+    """Degrees the head turned toward ``direction`` (unit x, y in the image) since the reference.
+
+    Positive yaw points the nose toward +x and positive pitch toward +y, so the
+    projection of the pose change on the target direction is the rotation toward it.
+    """
+    d_yaw = face.yaw_deg - reference.yaw_deg
+    d_pitch = face.pitch_deg - reference.pitch_deg
+    return d_yaw * direction[0] + d_pitch * direction[1]
+
+
+def shape_signature(face: Face) -> list[float]:
+    """What the shape-continuity check keeps of a frame: the face size, then the landmarks' x, y.
+
+    All sent landmarks count, mouth and eyelids too: measured on real video, leaving the
+    moving parts out made the check noisier (fewer points) without separating splices better.
+    """
+    return [face_size(face), *landmarks_xy(face).ravel().tolist()]
+
+
+def shape_distance(a: list[float], b: list[float]) -> float:
+    """How much the proportions differ between two signatures, over their mean face size."""
+    size = (a[0] + b[0]) / 2
+    xy_a, xy_b = np.asarray(a[1:]).reshape(-1, 2), np.asarray(b[1:]).reshape(-1, 2)
+    return similarity_residual(xy_a, xy_b) / size if size > 0 else 0.0
+
+
+def persistent_shape_jump(window: list[list[float]]) -> float:
+    """The change of proportions across the middle of four consecutive frames that did not undo itself.
+
+    A splice of two recordings changes the face for good between frames k-1 and k,
+    so every comparison across that boundary differs; a detection glitch on one
+    frame is undone by the next, so comparing around the glitched frame does not.
+    """
+    before2, before, after, after2 = window[-4:]
+    return min(shape_distance(before, after), shape_distance(before2, after), shape_distance(before, after2))

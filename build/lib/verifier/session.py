@@ -1,0 +1,619 @@
+"""One session's state machine: FACE -> AREA -> CHALLENGE -> decided, fed in sequence order.
+
+A ``Session`` is plain data (it round-trips through ``to_dict``/``from_dict`` so
+the streaming verifier can keep it in a changelog-backed table) and the
+functions here are the whole of the decision logic: the Faust agent and the
+offline replay both call ``Verifier`` and nothing else decides.
+
+Time limits use server time only: ``received_at_ms`` (the broker's append time
+of the frame) and the verifier's own clock for sessions that go silent. The
+client's capture times are recorded and compared with the server's, never
+trusted for a deadline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from schemas.events import (
+    Box,
+    Challenge,
+    Check,
+    Decision,
+    Face,
+    IdentityRequest,
+    IdentitySample,
+    Observation,
+    SessionEnded,
+    SessionStarted,
+    SessionTick,
+)
+from schemas.reasons import Reason
+from schemas.tokens import TokenError, TokenKeys, verify_token
+from verifier.challenges import Frame, Verdict, challenge_type
+from verifier.checks import persistent_shape_jump, shape_signature
+from verifier.identity import IdentityTrack
+from verifier.settings import VerifierSettings
+
+FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
+IDENTITY = "identity"  # the challenge passed; the identity samples it asked for are not all in
+TOO_LARGE = "FRAME_TOO_LARGE"
+
+
+@dataclass
+class Session:
+    """Everything the verifier remembers about one session between events."""
+
+    session_id: str
+    challenge: Challenge | None = None  # None while observations wait for their session start
+    issued_at_ms: int = 0
+    expires_at_ms: int = 0
+    created_at_ms: int = 0
+    phase: str = FACE
+    reason: str | None = None
+    next_seq: int = 0
+    pending: dict[int, dict[str, Any]] = field(default_factory=dict)
+    frames_used: int = 0
+    frames_ignored: int = 0
+    missing_frames: int = 0
+    missed_faces: int = 0
+    consecutive_missed: int = 0
+    first_received_ms: int | None = None
+    first_captured_ms: int | None = None
+    last_received_ms: int | None = None
+    last_activity_ms: int = 0  # the verifier's clock when it last heard of this session
+    phase_started_ms: int = 0
+    reference: dict[str, Any] | None = None
+    reference_ms: int = 0
+    last_face: dict[str, Any] | None = None
+    last_seq_used: int = -1
+    max_nose_jump: float = 0.0
+    max_scale_jump: float = 0.0
+    max_shape_jump: float = 0.0
+    recent_shapes: list[list[float]] = field(default_factory=list)  # the last frames' shape signatures
+    max_clock_drift_ms: int = 0
+    area_problem: str = Reason.FACE_OUT_OF_AREA.value
+    progress: dict[str, Any] = field(default_factory=dict)
+    ended_last_seq: int | None = None
+    identity: IdentityTrack = field(default_factory=IdentityTrack)
+    tenant: str | None = None  # from the session start: copied into the decision
+    user_ref: str | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.phase == DECIDED
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able snapshot; nested values are shared, not copied (it is serialised at once)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["challenge"] = self.challenge.to_dict() if self.challenge else None
+        data["pending"] = {str(seq): obs for seq, obs in self.pending.items()}
+        data["identity"] = asdict(self.identity)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        values = dict(data)
+        values["challenge"] = Challenge.from_dict(data["challenge"]) if data.get("challenge") else None
+        values["pending"] = {int(seq): obs for seq, obs in data.get("pending", {}).items()}
+        values["identity"] = IdentityTrack(**data.get("identity", {}))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one event did: the updated session, and the decision when this event settled it."""
+
+    session: Session
+    decision: Decision | None = None
+    ignored: bool = False
+    orphaned: bool = False  # observations whose session never started: the shell dead-letters them
+    identity_requests: tuple[IdentityRequest, ...] = ()  # frames to embed: the shell sends them on
+
+
+def _face_from(data: dict[str, Any]) -> Face:
+    return Face.trusted(data)
+
+
+def _scaled(face: Face, sx: float, sy: float) -> Face:
+    """A face moved from frame pixels into the challenge's declared image size."""
+    if sx == 1.0 and sy == 1.0:
+        return face
+    box = Box(face.box.left * sx, face.box.top * sy, face.box.width * sx, face.box.height * sy)
+    points = list(face.landmarks)
+    for i in range(0, len(points), 3):
+        points[i], points[i + 1], points[i + 2] = points[i] * sx, points[i + 1] * sy, points[i + 2] * sx
+    return Face(
+        box,
+        (face.nose[0] * sx, face.nose[1] * sy),
+        face.yaw_deg,
+        face.pitch_deg,
+        face.roll_deg,
+        tuple(points),
+    )
+
+
+def _reference_embedding(session: Session) -> tuple[float, ...] | None:
+    """The embedding of the session's first framed frame (the earliest sample): its reference face."""
+    embeddings = session.identity.embeddings
+    # Rounded as the identity samples are on the wire: the decision round-trips unchanged.
+    return tuple(round(v, 5) for v in embeddings[min(embeddings, key=int)]) if embeddings else None
+
+
+class Verifier:
+    """The decision logic for all sessions: feed it events, it returns decisions."""
+
+    def __init__(self, settings: VerifierSettings | None = None, keys: TokenKeys | None = None) -> None:
+        self.settings = settings or VerifierSettings()
+        self.keys = keys
+
+    # ---- events -------------------------------------------------------------------------
+
+    def handle(
+        self,
+        session: Session | None,
+        event: SessionStarted | SessionEnded | Observation | SessionTick | IdentitySample,
+        now_ms: int,
+    ) -> Outcome:
+        """Apply any verifier input to the session it belongs to (``None`` when not seen before).
+
+        The outcome carries the identity requests the event gave rise to: the frames that
+        reached a milestone of the challenge, to be embedded by the identity stage.
+        """
+        outcome = self._dispatch(session, event, now_ms)
+        wanted = outcome.session.identity.take_outbox()
+        if outcome.session.decided:  # a decided session needs no embedding
+            return outcome
+        requests = tuple(
+            IdentityRequest(outcome.session.session_id, seq, offset, now_ms) for seq, offset in wanted
+        )
+        return dataclasses.replace(outcome, identity_requests=requests) if requests else outcome
+
+    def _dispatch(
+        self,
+        session: Session | None,
+        event: SessionStarted | SessionEnded | Observation | SessionTick | IdentitySample,
+        now_ms: int,
+    ) -> Outcome:
+        if isinstance(event, Observation):
+            return self.on_observation(session, event, now_ms)
+        if isinstance(event, IdentitySample):
+            return self.on_identity(session, event, now_ms)
+        if isinstance(event, SessionStarted):
+            return self.on_started(session, event, now_ms)
+        if isinstance(event, SessionEnded):
+            return self.on_ended(session, event, now_ms)
+        if session is None:
+            return Outcome(Session(session_id=event.session_id, created_at_ms=now_ms), ignored=True)
+        return self.on_tick(session, now_ms)
+
+    def on_started(self, session: Session | None, event: SessionStarted, now_ms: int) -> Outcome:
+        """A session start; a re-sent start of a known session changes nothing."""
+        if session is not None and session.challenge is not None:
+            return Outcome(session, ignored=True)
+        early = session or Session(session_id=event.session_id)  # what arrived before the start
+        session = Session(
+            session_id=event.session_id,
+            challenge=event.challenge,
+            issued_at_ms=event.issued_at_ms,
+            expires_at_ms=event.expires_at_ms,
+            created_at_ms=now_ms,
+            phase_started_ms=now_ms,
+            pending=early.pending,
+            frames_ignored=early.frames_ignored,
+            ended_last_seq=early.ended_last_seq,
+            tenant=event.tenant,
+            user_ref=event.user_ref,
+        )
+        # Expiry first: a genuine start handled late is EXPIRED, not a bad token. The token's
+        # own (signed) expiry must then equal the event's, which every later deadline uses.
+        if now_ms > event.expires_at_ms:
+            return self._decide(session, Verdict(Reason.EXPIRED, []), now_ms)
+        if self.keys is not None:
+            try:
+                signed_ms = verify_token(self.keys, event.token, event.session_id, event.challenge, now_ms)
+                if signed_ms != event.expires_at_ms:
+                    raise TokenError("the token's expiry is not the session's")
+            except TokenError as exc:
+                check = Check("token", None, None, False)
+                return self._decide(session, Verdict(Reason.BAD_TOKEN, [check]), now_ms, detail=str(exc))
+        return self._drain(session, now_ms, flush=False)
+
+    def on_observation(self, session: Session | None, obs: Observation, now_ms: int) -> Outcome:
+        """One frame's observation, possibly out of order; it waits for its predecessors."""
+        if session is None:
+            session = Session(session_id=obs.session_id, created_at_ms=now_ms)
+        session.last_activity_ms = now_ms
+        held_too_many = session.challenge is None and len(session.pending) >= self.settings.max_frames
+        done = session.decided or session.phase == IDENTITY  # frames after the pass change nothing
+        if done or obs.seq < session.next_seq or obs.seq in session.pending or held_too_many:
+            session.frames_ignored += 1
+            return Outcome(session, ignored=True)
+        session.pending[obs.seq] = obs.to_dict()
+        if session.challenge is None:
+            return Outcome(session)
+        return self._drain(session, now_ms, flush=False)
+
+    def on_ended(self, session: Session | None, event: SessionEnded, now_ms: int) -> Outcome:
+        """The client's last frame was ``last_seq``: decide once every frame up to it is in."""
+        if session is None or session.challenge is None:
+            session = session or Session(session_id=event.session_id, created_at_ms=now_ms)
+            session.ended_last_seq = event.last_seq
+            return Outcome(session)
+        if session.decided:
+            return Outcome(session, ignored=True)
+        session.ended_last_seq = event.last_seq
+        session.last_activity_ms = now_ms
+        return self._drain(session, now_ms, flush=False)
+
+    def on_identity(self, session: Session | None, sample: IdentitySample, now_ms: int) -> Outcome:
+        """An embedding the verifier asked for: another person fails at once; the last one settles a pass."""
+        if session is None or session.decided or not session.identity.receive(sample.seq, sample.embedding):
+            session = session or Session(session_id=sample.session_id, created_at_ms=now_ms)
+            return Outcome(session, ignored=True)
+        if session.identity.max_distance > self.settings.max_identity_distance:
+            return self._decide(session, Verdict(Reason.IDENTITY_CHANGED, []), now_ms)
+        if session.phase == IDENTITY and session.identity.complete:
+            return self._settle_identity(session, now_ms)
+        return Outcome(session)
+
+    def on_tick(self, session: Session, now_ms: int) -> Outcome:
+        """The verifier's clock moved: settle sessions that went silent or never started.
+
+        Deadlines inside a session are judged on the frames' server receive times as
+        they arrive; this only catches sessions whose frames stopped coming. Silence
+        is measured from the last observation the verifier handled, not from the
+        frame's receive time, so a backlog in the processors is not mistaken for it.
+        """
+        if session.challenge is None:
+            return Outcome(session, orphaned=self.orphaned(session, now_ms))
+        if session.decided:
+            return Outcome(session)
+        if session.phase == IDENTITY:
+            return (
+                self._settle_identity(session, now_ms)
+                if self._identity_overdue(session, now_ms)
+                else Outcome(session)
+            )
+        if session.first_received_ms is None and not session.pending:
+            if now_ms > session.expires_at_ms:
+                return self._decide(session, Verdict(Reason.EXPIRED, []), now_ms)
+            return Outcome(session)
+        if self._silent(session, now_ms):
+            return self._drain(session, now_ms, flush=True)
+        return Outcome(session)
+
+    def needs_tick(self, session: Session, now_ms: int) -> bool:
+        """Whether ``on_tick`` could settle this session now (cheap; used to pick sessions to tick)."""
+        if session.decided:
+            return False
+        if session.challenge is None:
+            return self.orphaned(session, now_ms)
+        if session.phase == IDENTITY:
+            return self._identity_overdue(session, now_ms)
+        if session.first_received_ms is None and not session.pending:
+            return now_ms > session.expires_at_ms
+        return self._silent(session, now_ms)
+
+    def _identity_overdue(self, session: Session, now_ms: int) -> bool:
+        """The identity stage did not answer in time: the pass cannot be confirmed."""
+        awaiting = session.identity.awaiting or {}
+        return now_ms > awaiting.get("since_ms", 0) + int(self.settings.identity_wait_s * 1000)
+
+    def _silent(self, session: Session, now_ms: int) -> bool:
+        return now_ms > self.silent_after_ms(session)
+
+    def silent_after_ms(self, session: Session) -> int:
+        """The verifier time after which a session with frames outstanding counts as silent."""
+        last_heard_ms = max(session.last_activity_ms, session.created_at_ms)
+        ended = session.ended_last_seq is not None
+        wait_s = self.settings.ended_wait_s if ended else self.settings.idle_timeout_s
+        return last_heard_ms + int(wait_s * 1000)
+
+    def orphaned(self, session: Session, now_ms: int) -> bool:
+        """Observations with no session start for longer than the idle timeout: never started."""
+        return (
+            session.challenge is None and now_ms - session.created_at_ms > self.settings.idle_timeout_s * 1000
+        )
+
+    # ---- ordering -----------------------------------------------------------------------
+
+    def _drain(self, session: Session, now_ms: int, *, flush: bool) -> Outcome:
+        """Apply pending observations in sequence order, skipping a gap once the window is full."""
+        s = self.settings
+        while session.pending and not session.decided and session.phase != IDENTITY:
+            if session.next_seq in session.pending:
+                data = session.pending.pop(session.next_seq)
+                session.next_seq += 1
+                outcome = self._apply(session, Observation.trusted(data), now_ms)
+                if outcome.decision:
+                    return outcome
+                continue
+            ended = session.ended_last_seq is not None and max(session.pending) >= session.ended_last_seq
+            if not (flush or ended or len(session.pending) > s.reorder_window):
+                break
+            lowest = min(session.pending)
+            session.missing_frames += lowest - session.next_seq
+            session.next_seq = lowest
+            if session.missing_frames > s.max_missing_frames:
+                check = Check(
+                    "missing_frames", float(session.missing_frames), float(s.max_missing_frames), False
+                )
+                return self._decide(session, Verdict(Reason.SEQUENCE_GAP, [check]), now_ms)
+        if session.decided or session.phase == IDENTITY:
+            return Outcome(session)
+        complete = session.ended_last_seq is not None and session.next_seq > session.ended_last_seq
+        if flush or complete:
+            return self._decide(session, self._incomplete(session), now_ms)
+        return Outcome(session)
+
+    # ---- one frame, in order ------------------------------------------------------------
+
+    def _apply(self, session: Session, obs: Observation, now_ms: int) -> Outcome:
+        verdict = self._frame_limits(session, obs) or self._face_count(session, obs)
+        if verdict:
+            return self._decide(session, verdict, now_ms)
+        if len(obs.faces) != 1:
+            return Outcome(session)
+        assert session.challenge is not None
+        sx = session.challenge.image_width / obs.image_width
+        sy = session.challenge.image_height / obs.image_height
+        face = _scaled(obs.faces[0], sx, sy)
+        verdict = self._continuity(session, face, obs.seq)
+        if verdict:
+            return self._decide(session, verdict, now_ms)
+        frame = Frame(face, obs.received_at_ms, obs.seq, obs.frame_offset)
+        verdict = self._advance(session, frame)
+        if self.settings.identity_every_step:
+            for seq, offset in session.progress.get("milestones", []):
+                session.identity.request(seq, offset)
+        if verdict is not None and verdict.reason is Reason.PASSED:
+            return self._passed(session, verdict, frame, now_ms)
+        return self._decide(session, verdict, now_ms) if verdict else Outcome(session)
+
+    def _frame_limits(self, session: Session, obs: Observation) -> Verdict | None:
+        s = self.settings
+        session.frames_used += 1
+        if session.first_received_ms is None:
+            session.first_received_ms, session.first_captured_ms = obs.received_at_ms, obs.captured_at_ms
+            session.phase_started_ms = obs.received_at_ms
+            if obs.received_at_ms > session.expires_at_ms:
+                return Verdict(Reason.EXPIRED, [Check("started_before_expiry", 0.0, 1.0, False)])
+        session.last_received_ms = obs.received_at_ms
+        if session.frames_used > s.max_frames:
+            return Verdict(
+                Reason.LIMIT_EXCEEDED,
+                [Check("frames", float(session.frames_used), float(s.max_frames), False)],
+            )
+        elapsed_s = (obs.received_at_ms - session.first_received_ms) / 1000
+        if elapsed_s > s.max_session_s:
+            return Verdict(
+                Reason.LIMIT_EXCEEDED, [Check("session_s", round(elapsed_s, 3), s.max_session_s, False)]
+            )
+        if obs.error == TOO_LARGE:
+            return Verdict(Reason.LIMIT_EXCEEDED, [Check("frame_size", None, None, False)])
+        return self._clock(session, obs)
+
+    def _clock(self, session: Session, obs: Observation) -> Verdict | None:
+        s = self.settings
+        assert session.first_captured_ms is not None and session.first_received_ms is not None
+        offset = abs(obs.captured_at_ms - obs.received_at_ms)
+        drift = abs(
+            (obs.captured_at_ms - session.first_captured_ms)
+            - (obs.received_at_ms - session.first_received_ms)
+        )
+        session.max_clock_drift_ms = max(session.max_clock_drift_ms, drift)
+        if offset > s.max_clock_offset_ms:
+            return Verdict(
+                Reason.CLOCK_SKEW,
+                [Check("clock_offset_ms", float(offset), float(s.max_clock_offset_ms), False)],
+            )
+        if drift > s.max_clock_drift_ms:
+            return Verdict(
+                Reason.CLOCK_SKEW, [Check("clock_drift_ms", float(drift), float(s.max_clock_drift_ms), False)]
+            )
+        return None
+
+    def _face_count(self, session: Session, obs: Observation) -> Verdict | None:
+        s = self.settings
+        if obs.error is not None:  # an undecodable frame counts as a missing one
+            session.missing_frames += 1
+            if session.missing_frames > s.max_missing_frames:
+                return Verdict(Reason.SEQUENCE_GAP, [self._missing_check(session)])
+            return None
+        if len(obs.faces) > 1:
+            return Verdict(Reason.MULTIPLE_FACES, [Check("faces", float(len(obs.faces)), 1.0, False)])
+        if not obs.faces:
+            session.missed_faces += 1
+            session.consecutive_missed += 1
+            if (
+                session.missed_faces > s.max_missed_faces
+                or session.consecutive_missed > s.max_consecutive_missed_faces
+            ):
+                return Verdict(Reason.NO_FACE, [self._missed_check(session)])
+            return None
+        session.consecutive_missed = 0
+        return None
+
+    def _continuity(self, session: Session, face: Face, seq: int) -> Verdict | None:
+        """A head cannot jump: bound the nose's and the face's change per frame step."""
+        s = self.settings
+        previous = _face_from(session.last_face) if session.last_face else None
+        steps = max(1, seq - session.last_seq_used)
+        session.last_face, session.last_seq_used = face.to_dict(), seq
+        shape = self._shape_jump(session, face)
+        if previous is None:
+            return None
+        width = max(previous.box.width, 1.0)
+        jump = (
+            ((face.nose[0] - previous.nose[0]) ** 2 + (face.nose[1] - previous.nose[1]) ** 2) ** 0.5
+            / width
+            / steps
+        )
+        scale = abs(face.box.width / width - 1.0) / steps
+        session.max_nose_jump = max(session.max_nose_jump, jump)
+        session.max_scale_jump = max(session.max_scale_jump, scale)
+        session.max_shape_jump = max(session.max_shape_jump, shape)
+        if jump > s.max_nose_jump or scale > s.max_scale_jump or shape > s.max_shape_jump:
+            return Verdict(Reason.DISCONTINUITY, self._continuity_checks(session))
+        return None
+
+    def _passed(self, session: Session, verdict: Verdict, frame: Frame, now_ms: int) -> Outcome:
+        """The challenge is met: decide once the identity samples are in, else wait for them."""
+        if not self.settings.identity_required:
+            return self._decide(session, verdict, now_ms)
+        # The last milestone (the final rest), or the deciding frame of a plug-in that names none.
+        final = (session.progress.get("milestones") or [frame.milestone])[-1]
+        session.identity.request(*final)
+        session.identity.awaiting = {"checks": [c.to_dict() for c in verdict.checks], "since_ms": now_ms}
+        if session.identity.complete:
+            return self._settle_identity(session, now_ms)
+        session.phase = IDENTITY
+        return Outcome(session)
+
+    def _settle_identity(self, session: Session, now_ms: int) -> Outcome:
+        """The pass stands if every sample is in and shows one person; otherwise ``IDENTITY_CHANGED``."""
+        awaiting = session.identity.awaiting or {"checks": []}
+        checks = [Check.from_dict(c) for c in awaiting["checks"]]
+        identity = session.identity.checks(self.settings.max_identity_distance)
+        reason = Reason.PASSED if all(c.passed for c in identity) else Reason.IDENTITY_CHANGED
+        return self._decide(session, Verdict(reason, [*checks, *identity]), now_ms)
+
+    @staticmethod
+    def _shape_jump(session: Session, face: Face) -> float:
+        session.recent_shapes = [*session.recent_shapes[-3:], shape_signature(face)]
+        return persistent_shape_jump(session.recent_shapes) if len(session.recent_shapes) == 4 else 0.0
+
+    def _advance(self, session: Session, frame: Frame) -> Verdict | None:
+        s = self.settings
+        assert session.challenge is not None
+        area = session.challenge.area
+        if session.phase == FACE:
+            session.phase, session.phase_started_ms = AREA, frame.received_at_ms
+        if session.phase == AREA:
+            return self._framing(session, frame, area)
+        plugin = challenge_type(session.challenge.type)
+        elapsed_s = (frame.received_at_ms - session.phase_started_ms) / 1000
+        if elapsed_s > plugin.time_limit_s(session.challenge, s):
+            return self._incomplete(session)
+        if not area.widened(s.area_tolerance).contains_box(frame.face.box):
+            return Verdict(Reason.FACE_OUT_OF_AREA, [Check("face_in_area", 0.0, 1.0, False)])
+        assert session.reference is not None
+        reference = Frame(_face_from(session.reference), session.reference_ms)
+        return plugin.step(session.progress, session.challenge, reference, frame, s)
+
+    def _framing(self, session: Session, frame: Frame, area: Box) -> Verdict | None:
+        s = self.settings
+        assert session.challenge is not None
+        if (frame.received_at_ms - session.phase_started_ms) / 1000 > s.area_timeout_s:
+            return Verdict(Reason(session.area_problem), [Check("face_in_area", 0.0, 1.0, False)])
+        if not area.contains_box(frame.face.box):
+            session.area_problem = Reason.FACE_OUT_OF_AREA.value
+            return None
+        if frame.face.box.area < s.min_face_fill * area.area:
+            session.area_problem = Reason.FACE_TOO_SMALL.value
+            return None
+        session.phase, session.phase_started_ms = CHALLENGE, frame.received_at_ms
+        session.reference, session.reference_ms = frame.face.to_dict(), frame.received_at_ms
+        session.identity.request(frame.seq, frame.frame_offset)
+        session.progress = challenge_type(session.challenge.type).begin(session.challenge, frame)
+        return None
+
+    def _incomplete(self, session: Session) -> Verdict:
+        """The verdict when frames ran out, time ran out or the client ended before the challenge was done."""
+        if session.phase in (FACE, AREA):
+            if session.phase == FACE or session.last_face is None:
+                return Verdict(Reason.NO_FACE, [self._missed_check(session)])
+            return Verdict(Reason(session.area_problem), [Check("face_in_area", 0.0, 1.0, False)])
+        assert session.challenge is not None and session.reference is not None
+        reference = Frame(_face_from(session.reference), session.reference_ms)
+        plugin = challenge_type(session.challenge.type)
+        return plugin.incomplete(session.progress, session.challenge, reference, self.settings)
+
+    # ---- the one decision ---------------------------------------------------------------
+
+    def _decide(self, session: Session, verdict: Verdict, now_ms: int, detail: str | None = None) -> Outcome:
+        assert session.challenge is not None
+        names = {check.name for check in verdict.checks}
+        checks = list(verdict.checks) + [c for c in self._session_checks(session) if c.name not in names]
+        session.phase, session.reason = DECIDED, verdict.reason.value
+        session.pending.clear()
+        session.progress, session.reference, session.last_face = {}, None, None
+        session.recent_shapes = []
+        reference_embedding = _reference_embedding(session)
+        session.identity.embeddings, session.identity.awaiting = {}, None  # decided rows stay forever
+        decision = Decision(
+            session_id=session.session_id,
+            outcome="pass" if verdict.reason is Reason.PASSED else "fail",
+            reason=verdict.reason.value,
+            challenge_type=session.challenge.type,
+            checks=tuple(checks),
+            frames_used=session.frames_used,
+            frames_ignored=session.frames_ignored,
+            started_at_ms=session.issued_at_ms,
+            decided_at_ms=now_ms,
+            tenant=session.tenant,
+            user_ref=session.user_ref,
+            reference_embedding=reference_embedding,
+        )
+        return Outcome(session, decision)
+
+    def _session_checks(self, session: Session) -> list[Check]:
+        s = self.settings
+        return [
+            self._missed_check(session),
+            self._missing_check(session),
+            *self._continuity_checks(session),
+            *session.identity.checks(s.max_identity_distance)[: 1 if session.identity.embeddings else 0],
+            Check(
+                "clock_drift_ms",
+                float(session.max_clock_drift_ms),
+                float(s.max_clock_drift_ms),
+                session.max_clock_drift_ms <= s.max_clock_drift_ms,
+            ),
+        ]
+
+    def _missed_check(self, session: Session) -> Check:
+        s = self.settings
+        return Check(
+            "frames_without_face",
+            float(session.missed_faces),
+            float(s.max_missed_faces),
+            session.missed_faces <= s.max_missed_faces
+            and session.consecutive_missed <= s.max_consecutive_missed_faces
+            and session.frames_used > session.missed_faces,
+        )
+
+    def _missing_check(self, session: Session) -> Check:
+        s = self.settings
+        return Check(
+            "missing_frames",
+            float(session.missing_frames),
+            float(s.max_missing_frames),
+            session.missing_frames <= s.max_missing_frames,
+        )
+
+    def _continuity_checks(self, session: Session) -> list[Check]:
+        s = self.settings
+        return [
+            Check(
+                "max_nose_jump",
+                round(session.max_nose_jump, 4),
+                s.max_nose_jump,
+                session.max_nose_jump <= s.max_nose_jump,
+            ),
+            Check(
+                "max_scale_jump",
+                round(session.max_scale_jump, 4),
+                s.max_scale_jump,
+                session.max_scale_jump <= s.max_scale_jump,
+            ),
+            Check(
+                "max_shape_jump",
+                round(session.max_shape_jump, 4),
+                s.max_shape_jump,
+                session.max_shape_jump <= s.max_shape_jump,
+            ),
+        ]
