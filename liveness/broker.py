@@ -119,6 +119,13 @@ class BrokerConfig:
     cache_dir: Path = dataclasses.field(default_factory=default_cache_dir)
     heap_opts: str = "-Xms512m -Xmx1g"
     sasl_ssl: SaslSslListener | None = None  # an extra SASL_SSL listener, for security tests
+    node_id: int = 1
+    # KRaft voters, "id@host:port,..."; None: this node alone.
+    voters: str | None = None
+    # Replicas of Kafka's own topics (consumer offsets, transactions): at most the node count.
+    internal_replicas: int = 1
+    # Every node of a cluster is formatted with the same id; None: a random one.
+    cluster_id: str | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -237,6 +244,16 @@ class LocalBroker:
             self._console.close()
             self._console = None
 
+    def kill(self) -> None:
+        """SIGKILL the broker's process group, as a crash or a lost machine would; the data dir stays."""
+        process, self._process = self._process, None
+        if process is not None:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+
     def wait(self) -> int:
         """Block until the broker exits; return its exit code."""
         if self._process is None:
@@ -316,7 +333,7 @@ def wait_until_ready(bootstrap: str, timeout_s: float = 30.0) -> str:
     from liveness.topics_admin import wait_for_broker  # aiokafka only when a broker is used
 
     try:
-        return _run_coroutine(wait_for_broker(bootstrap, timeout_s))
+        return run_coroutine(wait_for_broker(bootstrap, timeout_s))
     except TimeoutError as exc:
         raise BrokerStartError(str(exc)) from exc
 
@@ -359,7 +376,15 @@ def _write_server_properties(config: BrokerConfig) -> Path:
     template = SERVER_TEMPLATE.read_text()
     if config.sasl_ssl is not None:
         template += config.sasl_ssl.properties()
-    text = template.format(port=config.port, controller_port=config.controller_port, data_dir=config.data_dir)
+    text = template.format(
+        node_id=config.node_id,
+        voters=config.voters or f"{config.node_id}@127.0.0.1:{config.controller_port}",
+        port=config.port,
+        controller_port=config.controller_port,
+        data_dir=config.data_dir,
+        internal_replicas=config.internal_replicas,
+        internal_min_isr=min(2, config.internal_replicas),
+    )
     path = config.data_dir / "server.properties"
     path.write_text(text)
     return path
@@ -367,7 +392,7 @@ def _write_server_properties(config: BrokerConfig) -> Path:
 
 def _format_storage(java: str, lib: Path, config: BrokerConfig, properties: Path) -> None:
     command = [java, *_log_opts(config), "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format"]
-    command += ["-t", _random_cluster_id(), "-c", str(properties)]
+    command += ["-t", config.cluster_id or random_cluster_id(), "-c", str(properties)]
     if config.sasl_ssl is not None:
         command += config.sasl_ssl.scram_arguments()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -377,7 +402,7 @@ def _format_storage(java: str, lib: Path, config: BrokerConfig, properties: Path
         )
 
 
-def _random_cluster_id() -> str:
+def random_cluster_id() -> str:
     """What `StorageTool random-uuid` prints, without a ~1 s JVM start for it.
 
     Kafka's Uuid is 16 random bytes in URL-safe base64 without padding; it never
@@ -398,7 +423,7 @@ def _cluster_id(config: BrokerConfig) -> str | None:
     return None
 
 
-def _run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from blocking code, in a helper thread.
 
     The thread keeps it working when the caller already runs an event loop

@@ -358,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     reliability.add_argument(
         "--soak", type=float, default=0.0, help="then a steady load for this many seconds"
     )
+    reliability.add_argument(
+        "--brokers",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="1: one broker (broker-restart is an outage); 3: a replicated cluster, topics with "
+        "3 replicas and min.insync.replicas 2 (for leader-kill). Default 1",
+    )
     reliability.add_argument("--json", type=Path, help="write the reports here as JSON")
     reliability.add_argument("--work-dir", type=Path, default=Path("out/reliability"))
     reliability.set_defaults(handler=cmd_reliability)

@@ -22,6 +22,11 @@ class KafkaSettings:
     bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     partitions: int = 4
+    # Replicas of every pipeline topic and the verifier's changelog, and how many must have a
+    # write before it is acknowledged (acks=all). 1/1 for the single-node dev broker; a
+    # replicated cluster runs 3/2, so one broker can die without losing or refusing a write.
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -50,7 +55,9 @@ class KafkaSettings:
 
     def faust_options(self) -> dict[str, Any]:
         """Keyword arguments for ``faust.App`` carrying the same connection and security settings."""
-        options: dict[str, Any] = {"broker": f"kafka://{self.bootstrap}"}
+        # Faust separates brokers with ";" and wants a scheme on each; the bootstrap list uses ",".
+        hosts = [host.strip() for host in self.bootstrap.split(",") if host.strip()]
+        options: dict[str, Any] = {"broker": ";".join(f"kafka://{host}" for host in hosts)}
         ssl_context = self._ssl_context()
         if self.sasl_mechanism:
             import faust
@@ -81,6 +88,8 @@ def kafka_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Ka
         "bootstrap": env.get("LIVENESS_BOOTSTRAP", "127.0.0.1:9092"),
         "topic_prefix": env.get("LIVENESS_TOPIC_PREFIX", ""),
         "partitions": int(env.get("LIVENESS_PARTITIONS", "4")),
+        "replication_factor": int(env.get("LIVENESS_REPLICATION_FACTOR", "1")),
+        "min_insync_replicas": int(env.get("LIVENESS_MIN_INSYNC_REPLICAS", "1")),
         "security_protocol": env.get("LIVENESS_SECURITY_PROTOCOL", "PLAINTEXT"),
         "sasl_mechanism": env.get("LIVENESS_SASL_MECHANISM") or None,
         "sasl_username": env.get("LIVENESS_SASL_USERNAME") or None,

@@ -34,6 +34,8 @@ SCENARIOS = (
     "broker-restart",
     "flood",
 )
+# Scenarios of a three-broker cluster (``--brokers 3``): baseline first, then these.
+CLUSTER_SCENARIOS = ("leader-kill", "leader-stop")
 # Reasons a session may get instead of its undisturbed one when an outage overlapped it.
 OUTAGE_REASONS = frozenset({"TIMEOUT", "EXPIRED", "CLOCK_SKEW"})
 # (species, draw index): genuine and attack sessions from real faces; the index picks person/variant.
@@ -57,6 +59,7 @@ class Seen:
     outcome: str
     reason: str
     seen_at_s: float
+    detail: str = ""  # the failed checks, "name=value>limit", for the report of a wrong decision
 
 
 @dataclass
@@ -134,6 +137,19 @@ def baseline_latencies(tracked: Sequence[Tracked]) -> dict[str, float]:
     return {template: statistics.median(values) for template, values in by_template.items()}
 
 
+def latency_summary(tracked: Sequence[Tracked]) -> dict[str, float]:
+    """Median, 95th percentile and worst decision latency of a scenario's sessions, in seconds."""
+    latencies = sorted(latency for s in tracked if (latency := s.latency_s()) is not None)
+    if not latencies:
+        return {}
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+    return {
+        "latency_p50_s": round(statistics.median(latencies), 2),
+        "latency_p95_s": round(p95, 2),
+        "latency_max_s": round(latencies[-1], 2),
+    }
+
+
 def _problem(session: Tracked, outage: tuple[float, float] | None) -> tuple[str, str] | None:
     """``(kind, text)`` for a session that broke the rule, ``None`` when it holds."""
     if not session.decisions:
@@ -147,9 +163,10 @@ def _problem(session: Tracked, outage: tuple[float, float] | None) -> tuple[str,
     got = (session.decisions[0].outcome, session.decisions[0].reason)
     if got == session.expected:
         return None
+    detail = f" [{session.decisions[0].detail}]" if session.decisions[0].detail else ""
     if got[1] in OUTAGE_REASONS and session.overlaps(outage):
-        return "timeout", f"{session.session_id} ({session.template}): {got[1]} during the outage"
-    return "wrong", f"{session.session_id} ({session.template}): {got} instead of {session.expected}"
+        return "timeout", f"{session.session_id} ({session.template}): {got[1]} during the outage{detail}"
+    return "wrong", f"{session.session_id} ({session.template}): {got} instead of {session.expected}{detail}"
 
 
 def judge(
@@ -267,6 +284,8 @@ class ReliabilitySettings:
     templates: tuple[tuple[str, int], ...] = DEFAULT_TEMPLATES
     settle_s: float = 300.0  # how long to wait for the last decision of a scenario
     grace_s: float = 8.0  # how long to keep reading after it, so a late duplicate is seen
+    brokers: int = 1  # 3: a replicated local cluster (replication factor 3, min.insync.replicas 2)
+    base_port: int | None = None  # the cluster's first port (default: free ports)
 
 
 @dataclass(frozen=True)
@@ -325,13 +344,23 @@ class Harness:
         from liveness.stack import Stack
 
         self.settings = settings
-        port, controller_port = free_ports(2)
         data_dir = settings.work_dir / f"kafka-{secrets.token_hex(3)}"
-        self.broker = LocalBroker(BrokerConfig(data_dir=data_dir, port=port, controller_port=controller_port))
+        self.broker: Any
+        if settings.brokers > 1:
+            from liveness.cluster import LocalCluster, cluster_configs
+
+            self.broker = LocalCluster(cluster_configs(data_dir, settings.brokers, settings.base_port))
+        else:
+            port, controller_port = free_ports(2)
+            config = BrokerConfig(data_dir=data_dir, port=port, controller_port=controller_port)
+            self.broker = LocalBroker(config)
+        replicas = min(3, settings.brokers)
         kafka = KafkaSettings(
             bootstrap=self.broker.bootstrap,
             topic_prefix=f"r{secrets.token_hex(3)}.",
             partitions=settings.partitions,
+            replication_factor=replicas,
+            min_insync_replicas=min(2, replicas),
         )
         self.stack = Stack(kafka=kafka, work_dir=settings.work_dir / "stack")
         self.indices: dict[int, int] = {}  # id(worker) -> index (the verifier's data dir is per index)
@@ -457,6 +486,7 @@ class Load:
         self.service = ChallengeService(harness.stack.keys)
         self.tracked: list[Tracked] = []
         self.failures: list[str] = []
+        self.notes: dict[str, Any] = {}  # what the disturbance wants in the report (victim, recovery)
 
     async def publish(self, publisher: Any, corpus: Corpus, name: str, paced: bool = True) -> None:
         from producers.publisher import publish_recording
@@ -497,7 +527,8 @@ async def watch_decisions(harness: Harness, stop: asyncio.Event) -> None:
             for decision in decisions:
                 session = harness.tracked.get(decision.session_id)
                 if session is not None:
-                    session.decisions.append(Seen(decision.outcome, decision.reason, now))
+                    failed = [f"{c.name}={c.value}>{c.threshold}" for c in decision.checks if not c.passed]
+                    session.decisions.append(Seen(decision.outcome, decision.reason, now, " ".join(failed)))
 
 
 async def settle(tracked: Sequence[Tracked], settle_s: float, grace_s: float) -> None:
@@ -563,6 +594,51 @@ async def disturb_broker_restart(harness: Harness, load: Load, publisher: Any) -
     return started, time.monotonic()
 
 
+async def disturb_leader_kill(harness: Harness, load: Load, publisher: Any) -> Window:
+    """SIGKILL the node leading most frames and decisions partitions; restart it ``outage_s`` later.
+
+    The other replicas take over once the controller has fenced the dead node
+    (``broker.session.timeout.ms``): no session may lose, double or change its
+    decision. Frames sent to the dead leader wait out that failover, so the
+    window is returned: a session whose frames it delayed past the verifier's
+    clock-drift limit gets CLOCK_SKEW, and is reported (as a timeout), not hidden.
+    """
+    return await _leader_down(harness, load, crash=True)
+
+
+async def disturb_leader_stop(harness: Harness, load: Load, publisher: Any) -> Window:
+    """The same node, stopped cleanly (SIGTERM): a controlled shutdown hands its leaderships over first."""
+    return await _leader_down(harness, load, crash=False)
+
+
+async def _leader_down(harness: Harness, load: Load, *, crash: bool) -> Window:
+    from liveness.cluster import LocalCluster
+    from liveness.topology import topic_specs
+
+    cluster = harness.broker
+    if not isinstance(cluster, LocalCluster):
+        raise RuntimeError("leader-kill needs a replicated cluster (liveness reliability --brokers 3)")
+    busiest = [harness.kafka.topics.frames, harness.kafka.topics.decisions]
+    leaders = await asyncio.to_thread(cluster.leaders, busiest)
+    victim = leaders.most_common(1)[0][0]
+    started = time.monotonic()
+    await asyncio.to_thread(cluster.kill if crash else cluster.stop_node, victim)
+    moved_s = await asyncio.to_thread(cluster.wait_leaders_moved, victim, busiest, 60)
+    await asyncio.sleep(max(0.0, harness.settings.outage_s - (time.monotonic() - started)))
+    await asyncio.to_thread(cluster.restart, victim, 120)
+    restarted = time.monotonic()
+    names = [spec.name for spec in topic_specs(harness.kafka, harness.stack.verifier_app_id)]
+    in_sync_s = await asyncio.to_thread(cluster.wait_in_sync, names, 120)
+    load.notes.update(
+        node=victim,
+        leaders_before={str(node): count for node, count in sorted(leaders.items())},
+        leaders_moved_s=round(moved_s, 1),
+        node_down_s=round(restarted - started, 1),
+        catch_up_s=round(in_sync_s, 1),
+    )
+    return started, started + moved_s
+
+
 async def disturb_flood(harness: Harness, load: Load, publisher: Any) -> Window:
     """Extra sessions whose frames arrive all at once: thousands of frames, far beyond the processors."""
     corpus = harness.burst
@@ -588,6 +664,8 @@ DISTURBANCES: dict[str, Disturbance] = {
     "rebalance": disturb_rebalance,
     "broker-restart": disturb_broker_restart,
     "flood": disturb_flood,
+    "leader-kill": disturb_leader_kill,
+    "leader-stop": disturb_leader_stop,
     "soak": disturb_nothing,
 }
 
@@ -608,6 +686,7 @@ async def run_scenario(
     sessions: int | None = None,
 ) -> ScenarioReport:
     """One scenario: the load, the disturbance part-way into it, then wait for every decision and judge."""
+    from producers.gateway.server import PUBLISH_BATCH_BYTES
     from producers.publisher import SessionPublisher
 
     settings = replace(harness.settings, sessions=sessions or harness.settings.sessions)
@@ -619,7 +698,12 @@ async def run_scenario(
     watcher = asyncio.create_task(watch_decisions(harness, stop))
     lag = asyncio.create_task(probe.run())
     await asyncio.sleep(2.0)  # the watcher must be positioned before the first decision
-    async with SessionPublisher(harness.kafka) as publisher, SessionPublisher(harness.kafka, 50) as flood:
+    # Many concurrent streams through one producer, as the gateway sends them: with one request per
+    # broker in flight and acks=all on replicated topics, one frame per batch would fall behind.
+    async with (
+        SessionPublisher(harness.kafka, max_batch_bytes=PUBLISH_BATCH_BYTES) as publisher,
+        SessionPublisher(harness.kafka, 50) as flood,
+    ):
         loading = asyncio.create_task(load.run(publisher, corpus, plan))
         await asyncio.sleep(settings.disturb_at * settings.sessions * settings.stagger_s)
         window, error = await _disturb(scenario, harness, load, flood)
@@ -636,7 +720,11 @@ async def run_scenario(
         baseline=baseline,
         max_lag=probe.max_lag,
         duration_s=time.monotonic() - started,
-        extra={"publish_failures": load.failures} if load.failures else None,
+        extra={
+            **load.notes,
+            **latency_summary(load.tracked),
+            **({"publish_failures": load.failures} if load.failures else {}),
+        },
     )
     return report
 
@@ -712,7 +800,8 @@ def main(args: Any) -> int:
 
     # aiokafka logs every failed reconnect, thousands a second while the broker is down on purpose.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    scenarios = args.scenarios or list(SCENARIOS)
+    brokers = getattr(args, "brokers", 1)
+    scenarios = args.scenarios or (["baseline", *CLUSTER_SCENARIOS] if brokers > 1 else list(SCENARIOS))
     unknown = [s for s in scenarios if s not in DISTURBANCES]
     if unknown:
         raise SystemExit(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
@@ -721,6 +810,7 @@ def main(args: Any) -> int:
         sessions=args.sessions,
         outage_s=args.outage,
         flood_frames=args.flood_frames,
+        brokers=brokers,
     )
     print(format_table([]), flush=True)
     reports = asyncio.run(run_all(settings, scenarios, soak_s=args.soak))
@@ -730,6 +820,9 @@ def main(args: Any) -> int:
     for report in reports:
         if report.error:
             print(f"\n{report.scenario}: {report.error}")
+    for report in reports:
+        if "leaders_moved_s" in report.extra or report.scenario == "baseline":
+            print(f"{report.scenario}: {dict(report.extra)}")
     for report in reports:
         if "rss_start_mb" in report.extra:
             print(f"\nsoak RSS MB start {report.extra['rss_start_mb']} end {report.extra['rss_end_mb']}")

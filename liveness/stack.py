@@ -69,6 +69,8 @@ class Stack:
             "LIVENESS_BOOTSTRAP": self.kafka.bootstrap,
             "LIVENESS_TOPIC_PREFIX": self.kafka.topic_prefix,
             "LIVENESS_PARTITIONS": str(self.kafka.partitions),
+            "LIVENESS_REPLICATION_FACTOR": str(self.kafka.replication_factor),
+            "LIVENESS_MIN_INSYNC_REPLICAS": str(self.kafka.min_insync_replicas),
             "LIVENESS_TOKEN_SECRET": self.keys.current.decode(),
             "LIVENESS_DECISION_SIGNING_KEY": private_key_text(self.signer.private_key),
         }

@@ -31,18 +31,38 @@ def topic_specs(
     kafka: KafkaSettings, verifier_app_id: str = VerifierWorkerSettings.app_id
 ) -> list[TopicSpec]:
     """Every topic of the pipeline; the session-keyed ones share ``kafka.partitions``."""
-    topics, n = kafka.topics, kafka.partitions
-    return [
-        TopicSpec(topics.sessions, n),
-        TopicSpec(topics.frames, n, FRAMES_CONFIG, advisory_config=FRAMES_RETENTION),
-        TopicSpec(topics.observations, n),
-        TopicSpec(topics.decisions, n),
-        TopicSpec(topics.dead_letters, n),
-        TopicSpec(topics.identity_requests, n),
-        TopicSpec(ticks_topic_name(kafka, verifier_app_id), n),
-        TopicSpec(changelog_topic_name(verifier_app_id), n, COMPACTED),
-        TopicSpec(topics.evidence, n, EVIDENCE_CONFIG),
+    topics = kafka.topics
+    layout: list[tuple[str, dict[str, str], dict[str, str]]] = [  # name, config, advisory config
+        (topics.sessions, {}, {}),
+        (topics.frames, FRAMES_CONFIG, FRAMES_RETENTION),
+        (topics.observations, {}, {}),
+        (topics.decisions, {}, {}),
+        (topics.dead_letters, {}, {}),
+        (topics.identity_requests, {}, {}),
+        (ticks_topic_name(kafka, verifier_app_id), {}, {}),
+        (changelog_topic_name(verifier_app_id), COMPACTED, {}),
+        (topics.evidence, EVIDENCE_CONFIG, {}),
     ]
+    durability = replication_config(kafka)
+    return [
+        TopicSpec(name, kafka.partitions, {**config, **durability}, advisory, kafka.replication_factor)
+        for name, config, advisory in layout
+    ]
+
+
+def replication_config(kafka: KafkaSettings) -> dict[str, str]:
+    """``min.insync.replicas`` as a topic config when replicated; nothing on a single node.
+
+    Left out at 1, so topics made before replication was configurable still pass the check.
+    """
+    if kafka.min_insync_replicas > kafka.replication_factor:
+        raise ValueError(
+            f"min.insync.replicas {kafka.min_insync_replicas} > replication factor "
+            f"{kafka.replication_factor}: no write could ever be acknowledged"
+        )
+    if kafka.replication_factor == 1:
+        return {}
+    return {"min.insync.replicas": str(kafka.min_insync_replicas)}
 
 
 async def create_topics(

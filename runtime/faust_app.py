@@ -13,7 +13,7 @@ def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, 
     return {
         **kafka.faust_options(),
         "topic_partitions": kafka.partitions,
-        "topic_replication_factor": 1,
+        "topic_replication_factor": kafka.replication_factor,
         "key_serializer": "raw",
         "value_serializer": "raw",
         "consumer_auto_offset_reset": "earliest",

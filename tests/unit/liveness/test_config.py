@@ -40,3 +40,19 @@ def test_kafka_settings_repr_hides_password() -> None:
 def test_token_keys_from_env_missing_secret_exits() -> None:
     with pytest.raises(SystemExit, match="LIVENESS_TOKEN_SECRET"):
         token_keys_from_env({})
+
+
+def test_kafka_from_env_replication_defaults_to_one_node() -> None:
+    settings = kafka_from_env({})
+    assert (settings.replication_factor, settings.min_insync_replicas) == (1, 1)
+
+
+def test_kafka_from_env_replication_read_from_variables() -> None:
+    env = {"LIVENESS_REPLICATION_FACTOR": "3", "LIVENESS_MIN_INSYNC_REPLICAS": "2"}
+    settings = kafka_from_env(env)
+    assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
+
+
+def test_faust_options_broker_list_becomes_one_url_per_broker() -> None:
+    options = kafka_from_env({"LIVENESS_BOOTSTRAP": "a:1,b:2, c:3"}).faust_options()
+    assert options["broker"] == "kafka://a:1;kafka://b:2;kafka://c:3"

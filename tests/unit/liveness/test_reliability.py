@@ -11,6 +11,7 @@ from liveness.reliability import (
     format_rss,
     format_table,
     judge,
+    latency_summary,
     load_plan,
 )
 
@@ -95,3 +96,18 @@ def test_burst_times_frames_one_millisecond_apart() -> None:
 def test_format_rss_one_line_per_worker_in_sample_order() -> None:
     samples = [{"processor-0": 190.2, "verifier-0": 170.0}, {"processor-0": 195.6, "verifier-0": 230.4}]
     assert format_rss(samples) == "processor-0: 190 196\nverifier-0: 170 230"
+
+
+def test_latency_summary_median_p95_and_worst_from_end_of_session() -> None:
+    sessions = [tracked(f"s{i}", ("pass", "PASSED", 10.0 + i)) for i in range(1, 21)]
+    assert latency_summary(sessions) == {"latency_p50_s": 10.5, "latency_p95_s": 19.0, "latency_max_s": 20.0}
+
+
+def test_latency_summary_no_decision_no_figures() -> None:
+    assert latency_summary([tracked("s")]) == {}
+
+
+def test_judge_wrong_decision_lists_the_failed_check() -> None:
+    session = tracked("s1", ("fail", "CLOCK_SKEW", 11.0, "clock_drift_ms=7051.0>2000.0"))
+    report = judge("x", [session])
+    assert report.wrong == 1 and "clock_drift_ms=7051.0>2000.0" in report.problems[0]

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Build liveness-stream's images, one per role, with Docker's legacy builder and no registry:
+#   deploy/images/build.sh [base] [processor] [verifier] [gateway] [kafka]     (default: all)
+# base:      liveness-base:bookworm, a Debian bookworm minbase made with debootstrap from the
+#            machine's configured Debian mirror (read from apt's sources, or $DEBIAN_MIRROR)
+#            with python3.11 and python3.11-venv; skipped when the image exists.
+# roles:     a wheelhouse built here with pip (the role's extra; the processor's mediapipe without
+#            its requirements), installed in the image with --no-index: nothing is fetched in the build.
+# kafka:     the Maven jars of deploy/kafka/pom.xml on Debian's openjdk-17-jre-headless.
+# Needs a running Docker daemon, debootstrap (for the base), Maven (for the jars) and Python 3.11.
+# Optional: $LIVENESS_EXTRA_CA, a CA file apt in the base needs to reach an https mirror (used only if set).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$ROOT/deploy/images
+OUT=${LIVENESS_IMAGE_CONTEXT:-$ROOT/out/images}
+BASE=${LIVENESS_BASE_IMAGE:-liveness-base:bookworm}
+TAG=${LIVENESS_IMAGE_TAG:-local}
+PY=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3.11)}
+export DOCKER_BUILDKIT=0  # Debian's docker.io has no buildx; the legacy builder is the portable one
+
+mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  local uri
+  uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  echo "${uri:?no Debian mirror in apt sources; set DEBIAN_MIRROR}"
+}
+
+build_base() {
+  if docker image inspect "$BASE" >/dev/null 2>&1; then echo "$BASE exists"; return; fi
+  local root
+  root=$(mktemp -d)
+  # --include does not resolve dependencies; apt inside the image does (Dockerfile.base).
+  debootstrap --variant=minbase bookworm "$root" "$(mirror)" >"$OUT/debootstrap.log" 2>&1 \
+    || { tail -20 "$OUT/debootstrap.log"; rm -rf "$root"; exit 1; }
+  # apt's caches (*.bin alone ~75 MB), docs, man pages and translations: nothing a container reads.
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* \
+    "$root"/usr/share/doc/* "$root"/usr/share/locale/* "$root"/usr/share/info/*
+  tar -C "$root" -c . | docker import - "$BASE-minbase"
+  rm -rf "$root"
+  mkdir -p "$OUT/base/extra-ca"
+  if [ -n "${LIVENESS_EXTRA_CA:-}" ]; then cp "$LIVENESS_EXTRA_CA" "$OUT/base/extra-ca/extra.crt"; fi
+  docker build -q -f "$HERE/Dockerfile.base" --build-arg MINBASE="$BASE-minbase" -t "$BASE" "$OUT/base"
+}
+
+wheelhouse() {  # $1: role = the extra
+  local dir=$OUT/$1
+  rm -rf "$dir" && mkdir -p "$dir/wheels"
+  "$PY" -m pip wheel -q --wheel-dir "$dir/wheels" "$ROOT[$1]"
+  if [ "$1" = processor ]; then
+    "$PY" -m pip download -q --no-deps --dest "$dir/wheels" mediapipe==0.10.21
+  fi
+}
+
+build_role() {  # $1: processor | verifier | gateway
+  wheelhouse "$1"
+  docker build -q -f "$HERE/Dockerfile.python" --build-arg BASE="$BASE" --build-arg EXTRA="$1" \
+    -t "liveness-$1:$TAG" "$OUT/$1"
+}
+
+build_kafka() {
+  local dir=$OUT/kafka lib
+  lib=$("$PY" -m liveness.cli broker fetch)
+  rm -rf "$dir" && mkdir -p "$dir"
+  cp -r "$lib" "$dir/lib"
+  cp "$ROOT/deploy/kafka/log4j2.properties" "$HERE/kafka-entrypoint.sh" "$dir/"
+  docker build -q -f "$HERE/Dockerfile.kafka" --build-arg BASE="$BASE" -t "liveness-kafka:$TAG" "$dir"
+}
+
+mkdir -p "$OUT"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(base processor verifier gateway kafka)
+for target in "${targets[@]}"; do
+  start=$(date +%s)
+  case $target in
+    base) build_base ;;
+    processor | verifier | gateway) build_base; build_role "$target" ;;
+    kafka) build_base; build_kafka ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+  esac
+  image=$([ "$target" = base ] && echo "$BASE" || echo "liveness-$target:$TAG")
+  size=$(docker image inspect -f '{{.Size}}' "$image")
+  echo "$image: $((size / 1000000)) MB, built in $(( $(date +%s) - start )) s"
+done
