@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from schemas.events import LANDMARK_SUBSET, Check, Face
-from verifier.geometry import homography_residual, similarity_residual
+from verifier.geometry import homography_residual, similarity_residual_flat
 
 
 def face_size(face: Face) -> float:
     """A size for normalising distances: the geometric mean of the face box sides."""
-    return float(np.sqrt(face.box.width * face.box.height))
+    return math.sqrt(face.box.width * face.box.height)
 
 
 def landmarks_xy(face: Face) -> np.ndarray:
@@ -45,14 +47,15 @@ def shape_signature(face: Face) -> list[float]:
     All sent landmarks count, mouth and eyelids too: measured on real video, leaving the
     moving parts out made the check noisier (fewer points) without separating splices better.
     """
-    return [face_size(face), *landmarks_xy(face).ravel().tolist()]
+    xy = [0.0] * (2 * len(LANDMARK_SUBSET))
+    xy[0::2], xy[1::2] = face.landmarks[0::3], face.landmarks[1::3]  # landmarks are x, y, z triples
+    return [face_size(face), *xy]
 
 
 def shape_distance(a: list[float], b: list[float]) -> float:
     """How much the proportions differ between two signatures, over their mean face size."""
     size = (a[0] + b[0]) / 2
-    xy_a, xy_b = np.asarray(a[1:]).reshape(-1, 2), np.asarray(b[1:]).reshape(-1, 2)
-    return similarity_residual(xy_a, xy_b) / size if size > 0 else 0.0
+    return similarity_residual_flat(a[1:], b[1:]) / size if size > 0 else 0.0
 
 
 def persistent_shape_jump(window: list[list[float]]) -> float:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from operator import mul
+
 import numpy as np
 
 # Eye landmarks of the eye-aspect-ratio (Soukupova & Cech, 2016): corners p1/p4,
@@ -16,6 +20,12 @@ def _normalising_transform(points: np.ndarray) -> np.ndarray:
     spread = np.sqrt(((points - centre) ** 2).sum(axis=1)).mean()
     scale = np.sqrt(2) / spread if spread > 1e-9 else 1.0
     return np.array([[scale, 0, -scale * centre[0]], [0, scale, -scale * centre[1]], [0, 0, 1]])
+
+
+def _inverse_normalising(t: np.ndarray) -> np.ndarray:
+    """The inverse of a ``_normalising_transform``, in closed form (a general 3x3 inverse costs more)."""
+    scale = t[0, 0]
+    return np.array([[1 / scale, 0, -t[0, 2] / scale], [0, 1 / scale, -t[1, 2] / scale], [0, 0, 1]])
 
 
 def fit_homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -33,7 +43,7 @@ def fit_homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     # the 2Nx9 system, at a fraction of the cost on the per-session hot path.
     _, vectors = np.linalg.eigh(rows.T @ rows)
     h_normalised = vectors[:, 0].reshape(3, 3)
-    h = np.linalg.inv(t_dst) @ h_normalised @ t_src
+    h = _inverse_normalising(t_dst) @ h_normalised @ t_src
     return h / h[2, 2] if abs(h[2, 2]) > 1e-12 else h
 
 
@@ -84,13 +94,37 @@ def similarity_residual(src: np.ndarray, dst: np.ndarray) -> float:
 
     Between two frames of one head this is small even while it turns; between two
     different faces (a splice of two recordings) the proportions themselves differ.
+    ``src`` and ``dst`` are (N, 2) point arrays; see ``similarity_residual_flat``.
     """
-    src_centred, dst_centred = src - src.mean(axis=0), dst - dst.mean(axis=0)
-    # Complex numbers turn the 2D similarity fit into one least-squares coefficient.
-    a = src_centred[:, 0] + 1j * src_centred[:, 1]
-    b = dst_centred[:, 0] + 1j * dst_centred[:, 1]
-    norm = np.vdot(a, a).real
+    flat_src = np.asarray(src, dtype=float).ravel().tolist()
+    return similarity_residual_flat(flat_src, np.asarray(dst, dtype=float).ravel().tolist())
+
+
+def similarity_residual_flat(src: Sequence[float], dst: Sequence[float]) -> float:
+    """``similarity_residual`` of points given flat, ``[x0, y0, x1, y1, ...]``, in plain Python.
+
+    The shape-continuity check runs this three times a frame on a few dozen points, where
+    numpy's per-call overhead costs several times the arithmetic itself. In complex numbers
+    (a = x + iy, centred) the best similarity is one coefficient s = <a, b> / <a, a>, and
+    the residual is that of s·a against b.
+    """
+    n = len(src) // 2
+    if n == 0:
+        return 0.0
+    ax, ay, bx, by = src[0::2], src[1::2], dst[0::2], dst[1::2]
+    cax, cay, cbx, cby = sum(ax) / n, sum(ay) / n, sum(bx) / n, sum(by) / n
+    ax = [x - cax for x in ax]
+    ay = [y - cay for y in ay]
+    bx = [x - cbx for x in bx]
+    by = [y - cby for y in by]
+    norm = sum(map(mul, ax, ax)) + sum(map(mul, ay, ay))
     if norm < 1e-12:
         return 0.0
-    scale_rotation = np.vdot(a, b) / norm
-    return float(np.sqrt(np.mean(np.abs(scale_rotation * a - b) ** 2)))
+    # s = conj(a)·b / |a|^2, split into its real and imaginary parts
+    sr = (sum(map(mul, ax, bx)) + sum(map(mul, ay, by))) / norm
+    si = (sum(map(mul, ax, by)) - sum(map(mul, ay, bx))) / norm
+    squares = sum(
+        (sr * x - si * y - u) ** 2 + (sr * y + si * x - v) ** 2
+        for x, y, u, v in zip(ax, ay, bx, by, strict=True)
+    )
+    return math.sqrt(squares / n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from real_faces import PEOPLE, closed_eyes, face, real_mesh
+from real_faces import PEOPLE, closed_eyes, face, framed, real_mesh, rolled, scaled, translated, turned
 
 from verifier.challenges.blink import face_eye_ratio
 from verifier.geometry import (
@@ -15,7 +15,10 @@ from verifier.geometry import (
     homography_residual,
     project,
     quadratic_fit_rms,
+    similarity_residual,
+    similarity_residual_flat,
 )
+from verifier.checks import landmarks_xy, shape_signature
 
 # ---- homography ---------------------------------------------------------------------------------
 
@@ -110,3 +113,61 @@ def test_eye_aspect_ratio_collapsed_eye_is_zero_not_an_error() -> None:
     points = {index: (100.0, 100.0, 0.0) for index in (*RIGHT_EYE, *LEFT_EYE)}
 
     assert eye_aspect_ratio(points) == 0.0
+
+
+# ---- similarity residual (the splice check) -----------------------------------------------------
+
+
+def _numpy_similarity_residual(src: np.ndarray, dst: np.ndarray) -> float:
+    """The residual as numpy computes it in complex numbers: the reference for the plain-Python one."""
+    src_centred, dst_centred = src - src.mean(axis=0), dst - dst.mean(axis=0)
+    a = src_centred[:, 0] + 1j * src_centred[:, 1]
+    b = dst_centred[:, 0] + 1j * dst_centred[:, 1]
+    norm = np.vdot(a, a).real
+    if norm < 1e-12:
+        return 0.0
+    return float(np.sqrt(np.mean(np.abs(np.vdot(a, b) / norm * a - b) ** 2)))
+
+
+def _subset_xy(mesh: np.ndarray) -> np.ndarray:
+    return landmarks_xy(face(framed(mesh)))
+
+
+@pytest.mark.parametrize("other", PEOPLE)
+@pytest.mark.parametrize(
+    "move",
+    [lambda m: m, lambda m: turned(m, 25.0), lambda m: rolled(scaled(translated(m, 14.0, -9.0), 1.3), 12.0)],
+)
+def test_similarity_residual_flat_equals_numpy_reference_on_real_faces(other: str, move) -> None:  # noqa: ANN001
+    src, dst = _subset_xy(real_mesh(PEOPLE[0])), _subset_xy(move(real_mesh(other)))
+
+    fast = similarity_residual_flat(src.ravel().tolist(), dst.ravel().tolist())
+
+    assert fast == pytest.approx(_numpy_similarity_residual(src, dst), rel=1e-9, abs=1e-9)
+    assert similarity_residual(src, dst) == fast
+
+
+def test_similarity_residual_flat_of_similar_copy_is_zero_and_of_other_face_is_not() -> None:
+    mesh = real_mesh()
+    src = _subset_xy(mesh)
+    angle = np.radians(20.0)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+    copy = similarity_residual_flat(src.ravel().tolist(), (src @ rotation.T * 1.4 + 30).ravel().tolist())
+    other = similarity_residual_flat(src.ravel().tolist(), _subset_xy(real_mesh(PEOPLE[1])).ravel().tolist())
+
+    assert copy < 1e-9
+    assert other > 1.0  # pixels: the proportions of two people differ
+
+
+def test_shape_signature_is_face_size_then_interleaved_xy() -> None:
+    f = face(framed(real_mesh()))
+
+    signature = shape_signature(f)
+
+    assert signature[0] == pytest.approx(float(np.sqrt(f.box.width * f.box.height)), rel=1e-15)
+    assert signature[1:] == landmarks_xy(f).ravel().tolist()
+
+
+def test_similarity_residual_flat_collapsed_points_is_zero() -> None:
+    assert similarity_residual_flat([5.0, 5.0] * 10, [1.0, 2.0, 3.0, 4.0] * 5) == 0.0
