@@ -104,14 +104,15 @@ def similarity_residual_flat(src: Sequence[float], dst: Sequence[float]) -> floa
     """``similarity_residual`` of points given flat, ``[x0, y0, x1, y1, ...]``, in plain Python.
 
     The shape-continuity check runs this three times a frame on a few dozen points, where
-    numpy's per-call overhead costs several times the arithmetic itself. In complex numbers
-    (a = x + iy, centred) the best similarity is one coefficient s = <a, b> / <a, a>, and
-    the residual is that of s·a against b.
+    numpy's per-call overhead costs more than the arithmetic. In complex numbers (a = x + iy,
+    centred) the best similarity is one coefficient s = <a, b> / <a, a>, and the residual's
+    sum of squares is |b|^2 - |<a, b>|^2 / |a|^2: four dot products, each one C loop.
     """
     n = len(src) // 2
-    if n == 0:
-        return 0.0
+    if n == 0 or len(dst) != len(src):
+        raise ValueError("a similarity needs two equally long, non-empty point lists")
     ax, ay, bx, by = src[0::2], src[1::2], dst[0::2], dst[1::2]
+    # Centred first: the sums of squares of raw pixel coordinates would cancel away digits.
     cax, cay, cbx, cby = sum(ax) / n, sum(ay) / n, sum(bx) / n, sum(by) / n
     ax = [x - cax for x in ax]
     ay = [y - cay for y in ay]
@@ -120,11 +121,7 @@ def similarity_residual_flat(src: Sequence[float], dst: Sequence[float]) -> floa
     norm = sum(map(mul, ax, ax)) + sum(map(mul, ay, ay))
     if norm < 1e-12:
         return 0.0
-    # s = conj(a)·b / |a|^2, split into its real and imaginary parts
-    sr = (sum(map(mul, ax, bx)) + sum(map(mul, ay, by))) / norm
-    si = (sum(map(mul, ax, by)) - sum(map(mul, ay, bx))) / norm
-    squares = sum(
-        (sr * x - si * y - u) ** 2 + (sr * y + si * x - v) ** 2
-        for x, y, u, v in zip(ax, ay, bx, by, strict=True)
-    )
-    return math.sqrt(squares / n)
+    re = sum(map(mul, ax, bx)) + sum(map(mul, ay, by))
+    im = sum(map(mul, ax, by)) - sum(map(mul, ay, bx))
+    squares = sum(map(mul, bx, bx)) + sum(map(mul, by, by)) - (re * re + im * im) / norm
+    return math.sqrt(max(squares, 0.0) / n)  # rounding can leave a tiny negative for a perfect fit
