@@ -14,11 +14,8 @@ trusted for a deadline.
 from __future__ import annotations
 
 import dataclasses
-import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
-
-import orjson
 
 from schemas.events import (
     MAX_EVIDENCE_FRAMES,
@@ -37,6 +34,7 @@ from schemas.events import (
 )
 from schemas.reasons import Reason
 from schemas.tokens import TokenError, TokenKeys, verify_token
+from verifier import rows
 from verifier.challenges import Frame, Verdict, challenge_type
 from verifier.checks import persistent_shape_jump, shape_signature
 from verifier.identity import IdentityTrack
@@ -45,12 +43,6 @@ from verifier.settings import VerifierSettings
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
 IDENTITY = "identity"  # the challenge passed; the identity samples it asked for are not all in
 TOO_LARGE = "FRAME_TOO_LARGE"
-# A table row is the session's JSON compressed, behind a tag byte that says whether it is decided
-# (so a scan for open sessions decodes none of the decided rows, which stay forever); a row without
-# a tag is plain JSON, as rows were before, so a changelog written by an older worker still loads.
-# The JSON is mostly landmark and shape lists: level 3 takes a mid-challenge row from ~8.7 KB to ~3.4 KB.
-ROW_OPEN, ROW_DECIDED = b"\x01", b"\x02"
-ROW_LEVEL = 3
 
 
 @dataclass
@@ -105,7 +97,7 @@ class Session:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["challenge"] = self.challenge.to_dict() if self.challenge else None
         data["pending"] = {str(seq): obs for seq, obs in self.pending.items()}
-        data["identity"] = asdict(self.identity)
+        data["identity"] = {f.name: getattr(self.identity, f.name) for f in fields(self.identity)}
         return data
 
     @classmethod
@@ -117,21 +109,19 @@ class Session:
         return cls(**values)
 
     def to_row(self) -> bytes:
-        """The session as a table row: compressed JSON; ``from_row`` gives back an equal session."""
-        tag = ROW_DECIDED if self.decided else ROW_OPEN
-        return tag + zlib.compress(orjson.dumps(self.to_dict()), ROW_LEVEL)
+        """The session as a table row (``verifier.rows``); ``from_row`` gives back an equal session."""
+        return rows.encode_row(self.to_dict(), self.decided)
 
     @classmethod
     def from_row(cls, row: bytes) -> Session:
-        """A session from a table row, compressed (``to_row``) or plain JSON (rows of older workers)."""
-        data = zlib.decompress(row[1:]) if row[:1] in (ROW_OPEN, ROW_DECIDED) else row
-        return cls.from_dict(orjson.loads(data))
+        """A session from a table row of this worker or of an older one (``verifier.rows``)."""
+        return cls.from_dict(rows.decode_row(row))
 
     @classmethod
     def row_decided(cls, row: bytes) -> bool:
         """Whether a table row is of a decided session, read from its tag (a plain JSON row is decoded)."""
-        tag = row[:1]
-        return tag == ROW_DECIDED if tag in (ROW_OPEN, ROW_DECIDED) else cls.from_row(row).decided
+        decided = rows.row_decided(row)
+        return cls.from_row(row).decided if decided is None else decided
 
 
 @dataclass(frozen=True)

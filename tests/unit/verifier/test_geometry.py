@@ -7,6 +7,7 @@ import pytest
 from real_faces import PEOPLE, closed_eyes, face, framed, real_mesh, rolled, scaled, translated, turned
 
 from verifier.challenges.blink import face_eye_ratio
+from verifier.checks import landmarks_xy, shape_signature
 from verifier.geometry import (
     LEFT_EYE,
     RIGHT_EYE,
@@ -18,7 +19,6 @@ from verifier.geometry import (
     similarity_residual,
     similarity_residual_flat,
 )
-from verifier.checks import landmarks_xy, shape_signature
 
 # ---- homography ---------------------------------------------------------------------------------
 
@@ -174,6 +174,6 @@ def test_similarity_residual_flat_collapsed_points_is_zero() -> None:
 
 
 @pytest.mark.parametrize(("src", "dst"), [([], []), ([1.0, 2.0], [1.0, 2.0, 3.0, 4.0])])
-def test_similarity_residual_flat_mismatched_or_empty_points_raise(src: list[float], dst: list[float]) -> None:
+def test_similarity_residual_flat_bad_points_raise(src: list[float], dst: list[float]) -> None:
     with pytest.raises(ValueError):
         similarity_residual_flat(src, dst)
