@@ -102,6 +102,8 @@ def _require(data: Mapping[str, Any], key: str) -> Any:
 
 def _int(data: Mapping[str, Any], key: str, *, minimum: int = 0) -> int:
     value = _require(data, key)
+    if type(value) is int and minimum <= value <= MAX_INT:  # the usual case, checked first and cheaply
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise SchemaError(f"field {key!r} must be an integer")
     if value < minimum or value > MAX_INT:
@@ -111,6 +113,8 @@ def _int(data: Mapping[str, Any], key: str, *, minimum: int = 0) -> int:
 
 def _float(data: Mapping[str, Any], key: str) -> float:
     value = _require(data, key)
+    if type(value) is float and -1e9 <= value <= 1e9:  # the usual case (NaN fails it): checked first
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SchemaError(f"field {key!r} must be a number")
     if not math.isfinite(value) or abs(value) > 1e9:
@@ -483,15 +487,18 @@ def _embedding(data: Mapping[str, Any], key: str = "embedding") -> tuple[float, 
 
 
 _NUMBER_TYPES = frozenset((float, int))
+_FLOAT_ONLY = {float}
 
 
 def _finite_numbers(values: list[Any]) -> tuple[float, ...]:
     """The landmarks check, in bulk: plain numbers (no bools), none NaN or infinite, none beyond 1e9."""
-    if not _NUMBER_TYPES.issuperset(map(type, values)):  # exact types (no bools), checked in C
+    types = set(map(type, values))
+    if not _NUMBER_TYPES.issuperset(types):  # exact types (no bools), checked in C
         raise SchemaError("expected a list of numbers")
-    if values and (not math.isfinite(math.fsum(values)) or max(values) > 1e9 or min(values) < -1e9):
+    # A NaN or an infinity makes the plain sum non-finite (numbers within 1e9 cannot overflow it).
+    if values and (not math.isfinite(sum(values)) or max(values) > 1e9 or min(values) < -1e9):
         raise SchemaError("numbers must be finite and within 1e9")
-    return tuple(map(float, values))
+    return tuple(values) if types == _FLOAT_ONLY else tuple(map(float, values))
 
 
 def _finite(value: Any) -> float:

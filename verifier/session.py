@@ -14,6 +14,7 @@ trusted for a deadline.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -43,6 +44,11 @@ from verifier.settings import VerifierSettings
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
 IDENTITY = "identity"  # the challenge passed; the identity samples it asked for are not all in
 TOO_LARGE = "FRAME_TOO_LARGE"
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))  # fields() builds its tuple anew at every call
 
 
 @dataclass
@@ -94,10 +100,10 @@ class Session:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able snapshot; nested values are shared, not copied (it is serialised at once)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {name: getattr(self, name) for name in _field_names(Session)}
         data["challenge"] = self.challenge.to_dict() if self.challenge else None
         data["pending"] = {str(seq): obs for seq, obs in self.pending.items()}
-        data["identity"] = {f.name: getattr(self.identity, f.name) for f in fields(self.identity)}
+        data["identity"] = {name: getattr(self.identity, name) for name in _field_names(IdentityTrack)}
         return data
 
     @classmethod
