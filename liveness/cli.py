@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from liveness.config import (
+from runtime.settings import (
     KafkaSettings,
     attempt_policy_from_env,
     decision_public_keys_from_env,
@@ -70,7 +70,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 def cmd_evidence(argv: Sequence[str]) -> int:
     """``liveness evidence SESSION_ID --out DIR``; ``liveness evidence delete --user-ref REF --tenant T``."""
-    from liveness.evidence import delete_user_evidence, read_session_evidence, write_images
+    from liveness.evidence import delete_user_evidence, write_images
+    from producers.evidence_reader import read_session_evidence
     from producers.gateway.tenants import user_ref_digest
 
     if list(argv[:1]) == ["delete"]:
@@ -104,9 +105,9 @@ def cmd_evidence(argv: Sequence[str]) -> int:
 def _run_faust(app: object, role: str, metrics_port: int | None = None) -> int:
     from faust.worker import Worker
 
-    from liveness import logs, metrics
+    from runtime import logs, metrics
 
-    if metrics_port is not None:  # Prometheus /metrics and /healthz (liveness/metrics.py)
+    if metrics_port is not None:  # Prometheus /metrics and /healthz (runtime/metrics.py)
         metrics.start_metrics_server(metrics_port)
         metrics.instrument_faust_app(app, role)
     level = os.environ.get("LIVENESS_LOG_LEVEL", "WARNING")
@@ -176,10 +177,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from liveness import logs
     from producers.challenge_service import ChallengePolicy, parse_weights
     from producers.gateway.server import run_gateway
     from producers.gateway.settings import GatewaySettings
+    from runtime import logs
 
     level, fmt = os.environ.get("LIVENESS_LOG_LEVEL", "INFO"), os.environ.get("LIVENESS_LOG_FORMAT", "text")
     logs.configure_logging(level, fmt)
@@ -187,7 +188,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     policy = ChallengePolicy(weights=parse_weights(weights))
     metrics_port = os.environ.get("LIVENESS_METRICS_PORT")
     if metrics_port:  # also served at /metrics on the gateway's own port
-        from liveness import metrics
+        from runtime import metrics
 
         metrics.start_metrics_server(int(metrics_port), heartbeat=None)  # /healthz is the gateway's
     demo_mode = args.demo or os.environ.get("LIVENESS_GATEWAY_DEMO", "") in ("1", "true", "yes")

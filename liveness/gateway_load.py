@@ -213,8 +213,8 @@ class GatewayHarness:
 
     def __init__(self, work_dir: Path, partitions: int = 4) -> None:
         from liveness.broker import BrokerConfig, LocalBroker, free_ports
-        from liveness.config import KafkaSettings
         from liveness.stack import Stack
+        from runtime.settings import KafkaSettings
 
         self.work_dir = work_dir
         port, controller_port, self.gateway_port = free_ports(3)

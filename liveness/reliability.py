@@ -340,8 +340,8 @@ class Harness:
 
     def __init__(self, settings: ReliabilitySettings) -> None:
         from liveness.broker import BrokerConfig, LocalBroker, free_ports
-        from liveness.config import KafkaSettings
         from liveness.stack import Stack
+        from runtime.settings import KafkaSettings
 
         self.settings = settings
         data_dir = settings.work_dir / f"kafka-{secrets.token_hex(3)}"

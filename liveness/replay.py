@@ -8,7 +8,6 @@ import secrets
 import uuid
 from collections.abc import Sequence
 
-from liveness.config import KafkaSettings
 from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer
 from processors.pipeline import process_frame
@@ -16,6 +15,7 @@ from producers.challenge_service import ChallengeService
 from producers.decision_watcher import DecisionWatcher
 from producers.publisher import SessionPublisher, publish_recording
 from producers.recording import RecordedSession
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import VerifierInput, frame_headers
 from schemas.events import Decision, FrameMeta, SessionEnded, SessionTick, SourceRef

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from liveness.config import KafkaSettings
 from liveness.topics_admin import TopicSpec, ensure_topics
+from runtime.settings import KafkaSettings
 from verifier.agent import VerifierWorkerSettings, changelog_topic_name, ticks_topic_name
 
 # The broker stamps frames with its own clock on arrival: that timestamp is the

@@ -19,13 +19,13 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from liveness import logs, metrics
-from liveness.config import KafkaSettings
 from processors.evidence import EvidenceKeeper
 from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
+from runtime import logs, metrics
 from runtime.faust_app import common_app_options
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import decode_decision, decode_identity_request, encode
 from schemas.errors import LivenessError

@@ -8,9 +8,9 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
 
-from liveness.config import KafkaSettings
 from producers.challenge_service import ChallengeService
 from producers.recording import RecordedSession
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import encode, frame_headers
 from schemas.events import FrameMeta, SessionEnded, SessionStarted

@@ -32,9 +32,9 @@ import faust
 import faust.streams
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from liveness import logs, metrics
-from liveness.config import KafkaSettings
+from runtime import logs, metrics
 from runtime.faust_app import common_app_options
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import VerifierInput, decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError

@@ -15,13 +15,13 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from liveness.config import KafkaSettings
 from liveness.topics_admin import TopicSpec, ensure_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import make_app
 from producers.gateway.settings import GatewayLimits, GatewaySettings
+from runtime.settings import KafkaSettings
 from schemas.codec import decode_session_event, encode, parse_frame_headers
 from schemas.events import (
     LANDMARK_SUBSET,

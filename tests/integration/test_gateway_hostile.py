@@ -22,13 +22,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from test_gateway import GatewayUnderTest, _gateway, closed_with, frame_seqs, read_all
 
 from liveness.broker import BrokerConfig, LocalBroker, free_ports
-from liveness.config import KafkaSettings
 from liveness.gateway_load import face_jpegs
 from liveness.topics_admin import TopicSpec, ensure_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import PathAccessLogger, make_app
 from producers.gateway.settings import GatewayLimits, GatewaySettings
+from runtime.settings import KafkaSettings
 from schemas.codec import parse_frame_headers
 from schemas.tokens import TokenKeys
 

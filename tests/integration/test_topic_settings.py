@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from liveness.config import KafkaSettings
 from liveness.topics_admin import TopicMismatchError, TopicSpec, ensure_topics
 from liveness.topology import FRAMES_CONFIG, create_topics
+from runtime.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 

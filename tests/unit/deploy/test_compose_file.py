@@ -10,7 +10,7 @@ import pytest
 import yaml
 from deploy_files import COMPOSE, DEPLOY, compose, compose_env, interpolate
 
-from liveness.config import kafka_from_env, token_keys_from_env
+from runtime.settings import kafka_from_env, token_keys_from_env
 from liveness.topology import topic_specs
 
 LIVENESS_SERVICES = ("topics", "processor", "verifier", "gateway")

@@ -27,7 +27,7 @@ from deploy_files import (
 )
 
 from liveness.cli import build_parser
-from liveness.config import kafka_from_env, token_keys_from_env
+from runtime.settings import kafka_from_env, token_keys_from_env
 from schemas.topics import Topics
 
 KUBERNETES_VERSION = "1.30"

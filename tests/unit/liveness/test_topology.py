@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from liveness.config import KafkaSettings
 from liveness.topology import FRAMES_CONFIG, topic_specs
+from runtime.settings import KafkaSettings
 
 
 def test_topic_specs_single_node_one_replica_no_min_isr_config() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveness.config import kafka_from_env, token_keys_from_env
+from runtime.settings import kafka_from_env, token_keys_from_env
 
 SASL_SSL = {
     "LIVENESS_BOOTSTRAP": "kafka:9093",
