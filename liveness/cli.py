@@ -25,6 +25,7 @@ from runtime.settings import (
     tenants_from_env,
     token_keys_from_env,
 )
+from runtime.topics import VERIFIER_APP_ID
 
 
 def _kafka_flags(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +54,7 @@ def _print_json(data: object) -> None:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from liveness.topics_admin import TopicMismatchError
-    from liveness.topology import create_topics
+    from liveness.topics_admin import TopicMismatchError, create_topics
 
     kafka = _kafka(args)
     try:
@@ -136,7 +136,7 @@ def cmd_verifier(args: argparse.Namespace) -> int:
 
     kafka = _kafka(args)
     worker = VerifierWorkerSettings(
-        app_id=args.app_id or f"{kafka.topic_prefix}liveness-verifier",
+        app_id=args.app_id or f"{kafka.topic_prefix}{VERIFIER_APP_ID}",
         data_dir=args.data_dir or os.environ.get("LIVENESS_DATA_DIR", "./data/verifier"),
         web_port=args.web_port,
         processing_guarantee=os.environ.get(
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     topics = sub.add_parser("topics", help="create the pipeline's topics")
     _kafka_flags(topics)
-    topics.add_argument("--verifier-app-id", default="liveness-verifier")
+    topics.add_argument("--verifier-app-id", default=VERIFIER_APP_ID)
     topics.set_defaults(handler=cmd_topics)
 
     for role, handler, text in (

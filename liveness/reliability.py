@@ -613,7 +613,7 @@ async def disturb_leader_stop(harness: Harness, load: Load, publisher: Any) -> W
 
 async def _leader_down(harness: Harness, load: Load, *, crash: bool) -> Window:
     from liveness.cluster import LocalCluster
-    from liveness.topology import topic_specs
+    from runtime.topics import topic_specs
 
     cluster = harness.broker
     if not isinstance(cluster, LocalCluster):

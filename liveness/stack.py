@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from liveness.broker import BrokerConfig, LocalBroker, free_ports
-from liveness.topology import create_topics
+from liveness.topics_admin import create_topics
 from liveness.workers import WorkerProcess, wait_for_group
 from runtime.settings import KafkaSettings
 from schemas.signatures import DecisionSigner, private_key_text

@@ -1,17 +1,21 @@
-"""Create, check and delete Kafka topics, and wait until a broker really serves requests."""
+"""Create, check and delete Kafka topics, and wait until a broker really serves requests.
+
+The topics a deployment needs are listed in ``runtime/topics.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 
+from runtime.settings import KafkaSettings
+from runtime.topics import VERIFIER_APP_ID, TopicSpec, topic_specs
 from schemas.errors import LivenessError
 
 # CreateTopics/DeleteTopics ask the broker to wait this long for the controller.
@@ -29,20 +33,6 @@ class TopicMismatchError(LivenessError):
     """
 
     reason_code = "TOPIC_MISMATCH"
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """What a topic must look like: name, partition count, topic-level config."""
-
-    name: str
-    partitions: int
-    config: Mapping[str, str] = field(default_factory=dict)
-    # Set on creation; on an existing topic a different value is reported, not refused (retention
-    # a deployment chose before the default existed).
-    advisory_config: Mapping[str, str] = field(default_factory=dict)
-    # aiokafka speaks CreateTopics v3, which cannot say "broker default" (-1), so it is explicit.
-    replication_factor: int = 1
 
 
 @asynccontextmanager
@@ -94,6 +84,14 @@ async def ensure_topics(
         await _check_partitions(admin, [s for s in specs if s.name in existing])
         checked = [s for s in specs if s.name in existing and (s.config or s.advisory_config)]
         return await _check_configs(admin, checked)
+
+
+async def create_topics(kafka: KafkaSettings, verifier_app_id: str = VERIFIER_APP_ID) -> list[str]:
+    """Create the missing topics and check the existing ones, with the deployment's SASL/SSL settings.
+
+    Returns the warnings about existing topics whose advisory settings differ (frames retention).
+    """
+    return await ensure_topics(kafka.bootstrap, topic_specs(kafka, verifier_app_id), kafka.client_options())
 
 
 async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> list[str]:

@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from runtime import logs, metrics
 from runtime.faust_app import common_app_options
 from runtime.settings import KafkaSettings
+from runtime.topics import VERIFIER_APP_ID, VERIFIER_TABLE_NAME, ticks_topic_name
 from schemas.clock import now_ms
 from schemas.codec import VerifierInput, decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError
@@ -46,7 +47,6 @@ from verifier.session import Session, Verifier
 from verifier.settings import VerifierSettings
 
 log = logging.getLogger(__name__)
-TABLE_NAME = "sessions"
 TICK_RESEND_MS = 2_000
 # Open sessions kept decoded between batches, so an event or a tick does not decode the row again;
 # a session beyond this many is read from its row (a decoded session is a few tens of KB).
@@ -65,7 +65,7 @@ ROCKSDB_OPTIONS = {
 
 @dataclass(frozen=True)
 class VerifierWorkerSettings:
-    app_id: str = "liveness-verifier"
+    app_id: str = VERIFIER_APP_ID
     tick_interval_s: float = 1.0
     store: str = "rocksdb://"
     data_dir: str = "./data/verifier"
@@ -112,14 +112,6 @@ async def decided_in_tail(kafka: KafkaSettings, partitions: set[int], tail: int)
         return keys
     finally:
         await consumer.stop()
-
-
-def ticks_topic_name(kafka: KafkaSettings, app_id: str) -> str:
-    return f"{kafka.topic_prefix}{app_id}-ticks"
-
-
-def changelog_topic_name(app_id: str) -> str:
-    return f"{app_id}-{TABLE_NAME}-changelog"
 
 
 def _load(raw: bytes | None) -> Session | None:
@@ -384,7 +376,7 @@ def make_verifier_app(
     ticks_name = ticks_topic_name(kafka, worker.app_id)
     inputs = app.topic(topics.sessions, topics.observations, ticks_name, key_type=bytes, value_type=bytes)
     table = app.Table(
-        TABLE_NAME,
+        VERIFIER_TABLE_NAME,
         default=None,
         partitions=kafka.partitions,
         key_type=bytes,

@@ -35,7 +35,7 @@ from schemas.events import (
     SessionStarted,
     SessionTick,
 )
-from schemas.reasons import Reason
+from schemas.reasons import DeadLetterReason, Reason
 from schemas.tokens import TokenError, TokenKeys, verify_token
 from verifier.challenges import Frame, Verdict, challenge_type
 from verifier.checks import persistent_shape_jump, shape_signature
@@ -44,7 +44,7 @@ from verifier.settings import VerifierSettings
 
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
 IDENTITY = "identity"  # the challenge passed; the identity samples it asked for are not all in
-TOO_LARGE = "FRAME_TOO_LARGE"
+TOO_LARGE = DeadLetterReason.FRAME_TOO_LARGE
 # A table row is the session's JSON compressed, behind a tag byte that says whether it is decided
 # (so a scan for open sessions decodes none of the decided rows, which stay forever); a row without
 # a tag is plain JSON, as rows were before, so a changelog written by an older worker still loads.

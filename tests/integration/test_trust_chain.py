@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liveness.broker import free_ports
-from liveness.topology import create_topics
+from liveness.topics_admin import create_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.server import make_app

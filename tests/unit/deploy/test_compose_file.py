@@ -11,7 +11,7 @@ import yaml
 from deploy_files import COMPOSE, DEPLOY, compose, compose_env, interpolate
 
 from runtime.settings import kafka_from_env, token_keys_from_env
-from liveness.topology import topic_specs
+from runtime.topics import topic_specs
 
 LIVENESS_SERVICES = ("topics", "processor", "verifier", "gateway")
 SECRET = "compose-test-secret-0123456789abcdef"
