@@ -16,8 +16,8 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devtools.stack import Stack
 from liveness.replay import replay_offline
-from liveness.stack import Stack
 from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer, decode_jpeg
 from processors.pipeline import process_frame

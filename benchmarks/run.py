@@ -15,7 +15,7 @@ import orjson
 
 from benchmarks import measure
 from benchmarks.frames import frame_pool, genuine_recordings
-from liveness.broker import BrokerConfig, LocalBroker, free_ports
+from devtools.broker import BrokerConfig, LocalBroker, free_ports
 from runtime.settings import existing_bootstrap_from_env
 
 

@@ -240,19 +240,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_reliability(args: argparse.Namespace) -> int:
-    from liveness.reliability import main as reliability_main
+    from devtools.reliability import main as reliability_main
 
     return reliability_main(args)
 
 
 def cmd_broker(argv: Sequence[str]) -> int:
-    from liveness.broker import main as broker_main
+    from devtools.broker import main as broker_main
 
     return broker_main(list(argv))
 
 
 def cmd_fetch_media(argv: Sequence[str]) -> int:
-    from liveness.media import main as media_main
+    from devtools.media import main as media_main
 
     return media_main(list(argv))
 

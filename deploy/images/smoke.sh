@@ -43,7 +43,7 @@ OPTS=(-e KAFKA_CLUSTER_ID="$CLUSTER_ID" -e KAFKA_PORT="$PORT" -e KAFKA_CONTROLLE
   -e KAFKA_ADVERTISED="127.0.0.1:$PORT" -e KAFKA_VOTERS="1@127.0.0.1:$((PORT + 1))")
 start kafka "liveness-kafka:$TAG"
 docker run --rm --network host -e LIVENESS_BOOTSTRAP -e LIVENESS_PARTITIONS --entrypoint python3.11 \
-  "liveness-verifier:$TAG" -c "from liveness.broker import wait_until_ready; wait_until_ready('127.0.0.1:$PORT', 120)"
+  "liveness-verifier:$TAG" -c "from devtools.broker import wait_until_ready; wait_until_ready('127.0.0.1:$PORT', 120)"
 echo "kafka ready in $(( $(now_ms) - t )) ms"
 docker run --rm --network host -e LIVENESS_BOOTSTRAP -e LIVENESS_PARTITIONS "liveness-verifier:$TAG" topics >/dev/null
 

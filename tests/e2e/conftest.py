@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from liveness.stack import Stack
+from devtools.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from runtime.settings import KafkaSettings
 

@@ -24,10 +24,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hostile import Junk, bad_frame_headers, frame_headers_for, jpeg, junk_events, junk_frame_payloads
 
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.media import fetch_media
 from liveness.replay import replay_offline
-from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengeService
 from producers.decision_watcher import DecisionWatcher

@@ -24,10 +24,10 @@ import pytest
 from aiohttp import ClientSession, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.media import fetch_media
 from liveness.replay import replay_offline
-from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.attempts import AttemptPolicy

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from liveness.broker import BrokerConfig, BrokerStartError, LocalBroker, free_ports
+from devtools.broker import BrokerConfig, BrokerStartError, LocalBroker, free_ports
 from liveness.topics_admin import TopicMismatchError, delete_topics, ensure_topics
 from runtime.topics import TopicSpec
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from devtools.media import fetch_media
 from evaluation.evaluate import corpus_sessions, evaluate_offline
 from evaluation.generator import ALL_SPECIES, generate_corpus
 from evaluation.metrics import SessionResult
 from evaluation.offline import ObservedRecording, judge
 from evaluation.species import Studio
-from liveness.media import fetch_media
 from liveness.replay import shared_identity_model
 from processors.identity import IdentityStage
 from processors.landmarks import FaceAnalyzer

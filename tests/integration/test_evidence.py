@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from evaluation.species import SPECIES, Draw, Studio
 from liveness.cli import main
-from liveness.media import fetch_media
-from liveness.stack import Stack
 from processors.evidence import FRONTAL_YAW_DEG
 from processors.landmarks import FaceAnalyzer, face_from_mesh
 from producers.challenge_service import ChallengePolicy, ChallengeService

@@ -21,8 +21,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from test_gateway import GatewayUnderTest, _gateway, closed_with, frame_seqs, read_all
 
-from liveness.broker import BrokerConfig, LocalBroker, free_ports
-from liveness.gateway_load import face_jpegs
+from devtools.broker import BrokerConfig, LocalBroker, free_ports
+from devtools.gateway_load import face_jpegs
 from liveness.topics_admin import ensure_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.protocol import encode_frame_message

@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from skimage import data
 
-from liveness.broker import free_ports
+from devtools.broker import free_ports
 from liveness.topics_admin import create_topics
 from liveness.workers import WorkerProcess, wait_for_group
 from producers.challenge_service import ChallengeService

@@ -28,11 +28,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from devtools.broker import BrokerConfig, LocalBroker, SaslSslListener, free_ports
+from devtools.media import fetch_media
+from devtools.stack import Stack, security_env
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.broker import BrokerConfig, LocalBroker, SaslSslListener, free_ports
-from liveness.media import fetch_media
 from liveness.replay import replay_streaming
-from liveness.stack import Stack, security_env
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.server import make_app

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liveness.broker import free_ports
+from devtools.broker import free_ports
 from liveness.topics_admin import create_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.attempts import AttemptPolicy

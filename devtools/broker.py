@@ -85,7 +85,7 @@ class SaslSslListener:
         return "\n".join(
             [
                 "",
-                "# Opt-in SASL_SSL listener (liveness/broker.py SaslSslListener)",
+                "# Opt-in SASL_SSL listener (devtools/broker.py SaslSslListener)",
                 "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},"
                 f"SASL_SSL://127.0.0.1:{self.port}",
                 f"advertised.listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_SSL://127.0.0.1:{self.port}",

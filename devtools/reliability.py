@@ -304,8 +304,8 @@ def build_corpus(settings: ReliabilitySettings) -> tuple[Corpus, Corpus]:
     """The paced corpus and its burst twin (same frames, all at once, for the flood), decided offline."""
     import numpy as np
 
+    from devtools.media import fetch_media
     from evaluation.species import SPECIES, Draw, Studio
-    from liveness.media import fetch_media
     from liveness.replay import replay_offline
     from processors.landmarks import FaceAnalyzer
     from producers.recording import RecordedSession, write_session
@@ -339,15 +339,15 @@ class Harness:
     """A broker of its own (so it can be stopped), a stack of worker processes on it, the sessions tracked."""
 
     def __init__(self, settings: ReliabilitySettings) -> None:
-        from liveness.broker import BrokerConfig, LocalBroker, free_ports
-        from liveness.stack import Stack
+        from devtools.broker import BrokerConfig, LocalBroker, free_ports
+        from devtools.stack import Stack
         from runtime.settings import KafkaSettings
 
         self.settings = settings
         data_dir = settings.work_dir / f"kafka-{secrets.token_hex(3)}"
         self.broker: Any
         if settings.brokers > 1:
-            from liveness.cluster import LocalCluster, cluster_configs
+            from devtools.cluster import LocalCluster, cluster_configs
 
             self.broker = LocalCluster(cluster_configs(data_dir, settings.brokers, settings.base_port))
         else:
@@ -612,7 +612,7 @@ async def disturb_leader_stop(harness: Harness, load: Load, publisher: Any) -> W
 
 
 async def _leader_down(harness: Harness, load: Load, *, crash: bool) -> Window:
-    from liveness.cluster import LocalCluster
+    from devtools.cluster import LocalCluster
     from runtime.topics import topic_specs
 
     cluster = harness.broker

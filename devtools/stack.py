@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
-from liveness.broker import BrokerConfig, LocalBroker, free_ports
+from devtools.broker import BrokerConfig, LocalBroker, free_ports
 from liveness.topics_admin import create_topics
 from liveness.workers import WorkerProcess, wait_for_group
 from runtime.settings import KafkaSettings, existing_bootstrap_from_env
