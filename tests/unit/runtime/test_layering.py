@@ -42,15 +42,19 @@ def _imported(tree: ast.AST) -> frozenset[str]:
     return frozenset(name.split(".")[0] for name in names)
 
 
-def _reads_environment(tree: ast.AST) -> bool:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os":
-            if node.attr in ("environ", "environb", "getenv", "getenvb"):
-                return True
-        if isinstance(node, ast.ImportFrom) and node.module == "os":
-            if {alias.name for alias in node.names} & {"environ", "environb", "getenv", "getenvb"}:
-                return True
+_ENVIRONMENT = frozenset({"environ", "environb", "getenv", "getenvb"})
+
+
+def _is_environment_read(node: ast.AST) -> bool:
+    if isinstance(node, ast.Attribute):
+        return isinstance(node.value, ast.Name) and node.value.id == "os" and node.attr in _ENVIRONMENT
+    if isinstance(node, ast.ImportFrom):
+        return node.module == "os" and bool({alias.name for alias in node.names} & _ENVIRONMENT)
     return False
+
+
+def _reads_environment(tree: ast.AST) -> bool:
+    return any(_is_environment_read(node) for node in ast.walk(tree))
 
 
 def _project_files() -> dict[str, ast.AST]:
