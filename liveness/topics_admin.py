@@ -128,9 +128,9 @@ async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec])
 
 
 async def _check_partitions(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
-    described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+    counts = await _partition_counts(admin, [s.name for s in specs])
     for spec in specs:
-        found = len(described[spec.name]["partitions"])
+        found = counts[spec.name]
         if found != spec.partitions:
             raise TopicMismatchError(
                 f"topic {spec.name!r} exists with {found} partitions, {spec.partitions} wanted; "
@@ -177,3 +177,19 @@ async def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> str:
 async def _describe_cluster(bootstrap: str, request_timeout_ms: int) -> dict[str, Any]:
     async with _admin(bootstrap, request_timeout_ms=request_timeout_ms) as admin:
         return await admin.describe_cluster()
+
+
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, names: Sequence[str], timeout_s: float = 10.0
+) -> dict[str, int]:
+    """Partitions of each existing topic.
+
+    A topic created a moment ago (by a run just before this one) is described with no partitions
+    until the broker's metadata has caught up: asked again until every topic has some.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        counts = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(list(names))}
+        if all(counts.values()) or asyncio.get_running_loop().time() > deadline:
+            return counts
+        await asyncio.sleep(_PROBE_INTERVAL_S)
