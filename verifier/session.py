@@ -39,6 +39,7 @@ from schemas.reasons import Reason
 from schemas.tokens import TokenError, TokenKeys, verify_token
 from verifier.challenges import Frame, Verdict, challenge_type
 from verifier.checks import persistent_shape_jump, shape_signature
+from verifier.framing import Framing
 from verifier.identity import IdentityTrack
 from verifier.settings import VerifierSettings
 
@@ -566,31 +567,28 @@ class Verifier:
     def _advance(self, session: Session, frame: Frame) -> Verdict | None:
         s = self.settings
         assert session.challenge is not None
-        area = session.challenge.area
         if session.phase == FACE:
             session.phase, session.phase_started_ms = AREA, frame.received_at_ms
         if session.phase == AREA:
-            return self._framing(session, frame, area)
+            return self._framing(session, frame)
         plugin = challenge_type(session.challenge.type)
         elapsed_s = (frame.received_at_ms - session.phase_started_ms) / 1000
         if elapsed_s > plugin.time_limit_s(session.challenge, s):
             return self._incomplete(session)
-        if not area.widened(s.area_tolerance).contains_box(frame.face.box):
+        if not Framing.of(session.challenge, s).stays(frame.face.box):
             return Verdict(Reason.FACE_OUT_OF_AREA, [Check("face_in_area", 0.0, 1.0, False)])
         assert session.reference is not None
         reference = Frame(_face_from(session.reference), session.reference_ms)
         return plugin.step(session.progress, session.challenge, reference, frame, s)
 
-    def _framing(self, session: Session, frame: Frame, area: Box) -> Verdict | None:
+    def _framing(self, session: Session, frame: Frame) -> Verdict | None:
         s = self.settings
         assert session.challenge is not None
         if (frame.received_at_ms - session.phase_started_ms) / 1000 > s.area_timeout_s:
             return Verdict(Reason(session.area_problem), [Check("face_in_area", 0.0, 1.0, False)])
-        if not area.contains_box(frame.face.box):
-            session.area_problem = Reason.FACE_OUT_OF_AREA.value
-            return None
-        if frame.face.box.area < s.min_face_fill * area.area:
-            session.area_problem = Reason.FACE_TOO_SMALL.value
+        problem = Framing.of(session.challenge, s).problem(frame.face.box)
+        if problem is not None:
+            session.area_problem = problem.value
             return None
         session.phase, session.phase_started_ms = CHALLENGE, frame.received_at_ms
         session.reference, session.reference_ms = frame.face.to_dict(), frame.received_at_ms
