@@ -45,7 +45,6 @@ from verifier.settings import VerifierSettings
 
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
 IDENTITY = "identity"  # the challenge passed; the identity samples it asked for are not all in
-TOO_LARGE = "FRAME_TOO_LARGE"
 # A table row is the session's JSON compressed, behind a tag byte that says whether it is decided
 # (so a scan for open sessions decodes none of the decided rows, which stay forever); a row without
 # a tag is plain JSON, as rows were before, so a changelog written by an older worker still loads.
@@ -446,9 +445,7 @@ class Verifier:
 
     def _apply(self, session: Session, obs: Observation, now_ms: int) -> Outcome:
         assert session.challenge is not None
-        verdict = self._frame_limits(session, obs)
-        if verdict:
-            return self._decide(session, verdict, now_ms)
+        self._count(session, obs)
         face = None
         if len(obs.faces) == 1:
             sx = session.challenge.image_width / obs.image_width
@@ -472,28 +469,14 @@ class Verifier:
             return self._passed(session, verdict, frame, now_ms)
         return self._decide(session, verdict, now_ms) if verdict else Outcome(session)
 
-    def _frame_limits(self, session: Session, obs: Observation) -> Verdict | None:
-        s = self.settings
+    @staticmethod
+    def _count(session: Session, obs: Observation) -> None:
+        """Note a frame in order: the count, and the server and client times of the first and last."""
         session.frames_used += 1
         if session.first_received_ms is None:
             session.first_received_ms, session.first_captured_ms = obs.received_at_ms, obs.captured_at_ms
             session.phase_started_ms = obs.received_at_ms
-            if obs.received_at_ms > session.expires_at_ms:
-                return Verdict(Reason.EXPIRED, [Check("started_before_expiry", 0.0, 1.0, False)])
         session.last_received_ms = obs.received_at_ms
-        if session.frames_used > s.max_frames:
-            return Verdict(
-                Reason.LIMIT_EXCEEDED,
-                [Check("frames", float(session.frames_used), float(s.max_frames), False)],
-            )
-        elapsed_s = (obs.received_at_ms - session.first_received_ms) / 1000
-        if elapsed_s > s.max_session_s:
-            return Verdict(
-                Reason.LIMIT_EXCEEDED, [Check("session_s", round(elapsed_s, 3), s.max_session_s, False)]
-            )
-        if obs.error == TOO_LARGE:
-            return Verdict(Reason.LIMIT_EXCEEDED, [Check("frame_size", None, None, False)])
-        return None
 
     def _passed(self, session: Session, verdict: Verdict, frame: Frame, now_ms: int) -> Outcome:
         """The challenge is met: decide once the identity samples are in, else wait for them."""

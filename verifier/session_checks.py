@@ -23,6 +23,7 @@ from verifier.settings import VerifierSettings
 if TYPE_CHECKING:
     from verifier.session import Session
 
+TOO_LARGE = "FRAME_TOO_LARGE"  # the processor's error for a frame over the size limit
 # When a unit sees a frame: with the frame's times, before its faces are looked at, or with them.
 TIMES, FACES = 0, 1
 
@@ -47,6 +48,35 @@ def state(session: Session, unit: SessionCheck) -> dict[str, Any]:
         if key not in values:
             values[key] = list(initial) if isinstance(initial, list) else initial
     return values
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one session may cost: frames, seconds from its first frame, bytes a frame; and a start in time."""
+
+    max_frames: int
+    max_session_s: float
+    reason: ClassVar[Reason] = Reason.LIMIT_EXCEEDED
+    stage: ClassVar[int] = TIMES
+    state: ClassVar[Mapping[str, Any]] = {}  # the session keeps its frame count and first times
+    transient: ClassVar[tuple[str, ...]] = ()
+
+    def observe(self, session: Session, obs: Observation, face: Face | None) -> Verdict | None:
+        assert session.first_received_ms is not None
+        if session.frames_used == 1 and obs.received_at_ms > session.expires_at_ms:
+            return Verdict(Reason.EXPIRED, [Check("started_before_expiry", 0.0, 1.0, False)])
+        if session.frames_used > self.max_frames:
+            check = Check("frames", float(session.frames_used), float(self.max_frames), False)
+            return Verdict(self.reason, [check])
+        elapsed_s = (obs.received_at_ms - session.first_received_ms) / 1000
+        if elapsed_s > self.max_session_s:
+            return Verdict(self.reason, [Check("session_s", round(elapsed_s, 3), self.max_session_s, False)])
+        if obs.error == TOO_LARGE:
+            return Verdict(self.reason, [Check("frame_size", None, None, False)])
+        return None
+
+    def checks(self, session: Session) -> list[Check]:
+        return []
 
 
 @dataclass(frozen=True)
@@ -247,6 +277,7 @@ def session_checks(settings: VerifierSettings) -> tuple[SessionCheck, ...]:
         SequenceGap(s.max_missing_frames),
         Continuity(s.max_nose_jump, s.max_scale_jump, s.max_shape_jump),
         IdentityContinuity(s.max_identity_distance),
+        Limits(s.max_frames, s.max_session_s),
         ClockSkew(s.max_clock_offset_ms, s.max_clock_drift_ms),
         MultipleFaces(),
     )

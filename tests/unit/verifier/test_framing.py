@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from real_faces import (
+    KEYS,
+    PEOPLE,
+    ended,
+    nose_challenge,
+    nose_path,
+    observations,
+    only_decision,
+    real_mesh,
+    started,
+)
 
 from schemas.events import Box, Challenge
 from schemas.reasons import Reason
 from verifier.challenges import area_box
 from verifier.framing import Framing, nose_targets
+from verifier.session import Verifier
 from verifier.settings import VerifierSettings
 
 AREA = area_box(640, 480)  # (185, 60, 270, 360)
@@ -58,3 +70,15 @@ def test_framing_nose_targets_of_each_challenge_kind() -> None:
     assert nose_targets(CHALLENGE) == (TARGET,)
     assert nose_targets(sequence) == (TARGET, TARGET)
     assert nose_targets(Challenge("blink", 640, 480, AREA, blinks=1)) == ()
+
+
+def test_framing_without_judged_rests_the_verifier_follows_a_genuine_turn_to_its_end() -> None:
+    challenge = nose_challenge()
+    frames = observations(nose_path(real_mesh(PEOPLE[0]), challenge, 20.0))
+    events = [started(challenge), *frames, ended(frames[-1].seq)]
+
+    judged = only_decision(events, Verifier(VerifierSettings(), KEYS))
+    followed = only_decision(events, Verifier(VerifierSettings(judge_rests=False), KEYS))
+
+    assert judged.reason == Reason.PASSED
+    assert (followed.reason, followed.frames_used) == (Reason.TIMEOUT, len(frames))
