@@ -41,6 +41,22 @@ class SessionCheck(Protocol):
     def checks(self, session: Session) -> list[Check]: ...
 
 
+class Unit:
+    """What most units share: they see frames with their faces, keep no state, report nothing."""
+
+    reason: ClassVar[Reason]
+    stage: ClassVar[int] = FACES
+    state: ClassVar[Mapping[str, Any]] = {}
+    transient: ClassVar[tuple[str, ...]] = ()
+
+    def checks(self, session: Session) -> list[Check]:
+        return []
+
+    def verdict(self, session: Session) -> Verdict:
+        """The session fails with this unit's reason and what it measured."""
+        return Verdict(self.reason, self.checks(session))
+
+
 def state(session: Session, unit: SessionCheck) -> dict[str, Any]:
     """The session's ``check_state``, with the unit's keys set to their initial values where unset."""
     values = session.check_state
@@ -51,15 +67,13 @@ def state(session: Session, unit: SessionCheck) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Limits:
+class Limits(Unit):
     """What one session may cost: frames, seconds from its first frame, bytes a frame; and a start in time."""
 
     max_frames: int
     max_session_s: float
     reason: ClassVar[Reason] = Reason.LIMIT_EXCEEDED
     stage: ClassVar[int] = TIMES
-    state: ClassVar[Mapping[str, Any]] = {}  # the session keeps its frame count and first times
-    transient: ClassVar[tuple[str, ...]] = ()
 
     def observe(self, session: Session, obs: Observation, face: Face | None) -> Verdict | None:
         assert session.first_received_ms is not None
@@ -75,12 +89,9 @@ class Limits:
             return Verdict(self.reason, [Check("frame_size", None, None, False)])
         return None
 
-    def checks(self, session: Session) -> list[Check]:
-        return []
-
 
 @dataclass(frozen=True)
-class ClockSkew:
+class ClockSkew(Unit):
     """The client's capture clock may not sit far from the server's, nor drift from it during the session."""
 
     max_offset_ms: int
@@ -88,7 +99,6 @@ class ClockSkew:
     reason: ClassVar[Reason] = Reason.CLOCK_SKEW
     stage: ClassVar[int] = TIMES
     state: ClassVar[Mapping[str, Any]] = {"max_clock_drift_ms": 0}
-    transient: ClassVar[tuple[str, ...]] = ()
 
     def observe(self, session: Session, obs: Observation, face: Face | None) -> Verdict | None:
         assert session.first_captured_ms is not None and session.first_received_ms is not None
@@ -115,14 +125,14 @@ class ClockSkew:
 
 
 @dataclass(frozen=True)
-class SequenceGap:
-    """Frames the session never got, or got unreadable, may not exceed the allowance."""
+class SequenceGap(Unit):
+    """Frames the session never got, or got unreadable, may not exceed the allowance.
+
+    The count is the session's own (``missing_frames``): its ordering skips gaps too.
+    """
 
     max_missing: int
     reason: ClassVar[Reason] = Reason.SEQUENCE_GAP
-    stage: ClassVar[int] = FACES
-    state: ClassVar[Mapping[str, Any]] = {}  # the count is the session's: its ordering skips gaps too
-    transient: ClassVar[tuple[str, ...]] = ()
 
     def observe(self, session: Session, obs: Observation, face: Face | None) -> Verdict | None:
         if obs.error is None:
@@ -130,42 +140,31 @@ class SequenceGap:
         session.missing_frames += 1  # an undecodable frame counts as a missing one
         return self.verdict(session) if session.missing_frames > self.max_missing else None
 
-    def verdict(self, session: Session) -> Verdict:
-        return Verdict(self.reason, self.checks(session))
-
     def checks(self, session: Session) -> list[Check]:
         missing = session.missing_frames
         return [Check("missing_frames", float(missing), float(self.max_missing), missing <= self.max_missing)]
 
 
 @dataclass(frozen=True)
-class MultipleFaces:
+class MultipleFaces(Unit):
     """One person takes the challenge: a readable frame with more than one face ends the session."""
 
     reason: ClassVar[Reason] = Reason.MULTIPLE_FACES
-    stage: ClassVar[int] = FACES
-    state: ClassVar[Mapping[str, Any]] = {}
-    transient: ClassVar[tuple[str, ...]] = ()
 
     def observe(self, session: Session, obs: Observation, face: Face | None) -> Verdict | None:
         if obs.error is None and len(obs.faces) > 1:
             return Verdict(self.reason, [Check("faces", float(len(obs.faces)), 1.0, False)])
         return None
 
-    def checks(self, session: Session) -> list[Check]:
-        return []
-
 
 @dataclass(frozen=True)
-class NoFace:
+class NoFace(Unit):
     """Frames without a face are forgiven up to a count, and up to a shorter run in a row (motion blur)."""
 
     max_missed: int
     max_consecutive: int
     reason: ClassVar[Reason] = Reason.NO_FACE
-    stage: ClassVar[int] = FACES
     state: ClassVar[Mapping[str, Any]] = {"missed_faces": 0, "consecutive_missed": 0}
-    transient: ClassVar[tuple[str, ...]] = ()
 
     def observe(self, session: Session, obs: Observation, face: Face | None) -> Verdict | None:
         if obs.error is not None or len(obs.faces) > 1:
@@ -180,9 +179,6 @@ class NoFace:
             return self.verdict(session)
         return None
 
-    def verdict(self, session: Session) -> Verdict:
-        return Verdict(self.reason, self.checks(session))
-
     def checks(self, session: Session) -> list[Check]:
         values = state(session, self)
         missed = values["missed_faces"]
@@ -195,14 +191,13 @@ class NoFace:
 
 
 @dataclass(frozen=True)
-class Continuity:
+class Continuity(Unit):
     """A head cannot jump: bound the nose's and the face's change per frame step, and splices of faces."""
 
     max_nose_jump: float
     max_scale_jump: float
     max_shape_jump: float
     reason: ClassVar[Reason] = Reason.DISCONTINUITY
-    stage: ClassVar[int] = FACES
     state: ClassVar[Mapping[str, Any]] = {
         "last_face": None,
         "last_seq_used": -1,
@@ -249,18 +244,16 @@ class Continuity:
 
 
 @dataclass(frozen=True)
-class IdentityContinuity:
+class IdentityContinuity(Unit):
     """One person throughout: the embeddings of the milestones against the first framed frame's.
 
-    It decides when the challenge is met (the session waits for the samples); on any other
-    decision it reports the first comparison made so far.
+    It decides when the challenge is met (the session waits for the samples, which the
+    session's identity track holds); on any other decision it reports the first comparison
+    made so far.
     """
 
     max_distance: float
     reason: ClassVar[Reason] = Reason.IDENTITY_CHANGED
-    stage: ClassVar[int] = FACES
-    state: ClassVar[Mapping[str, Any]] = {}  # the session's identity track holds the samples
-    transient: ClassVar[tuple[str, ...]] = ()
 
     def observe(self, session: Session, obs: Observation, face: Face | None) -> Verdict | None:
         return None

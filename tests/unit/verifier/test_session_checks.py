@@ -27,14 +27,15 @@ from schemas.reasons import Reason
 from verifier.challenges import Verdict
 from verifier.session import Session, Verifier
 from verifier.session_checks import (
-    TIMES,
     ClockSkew,
     Continuity,
     MultipleFaces,
     NoFace,
     SequenceGap,
+    Unit,
     session_checks,
 )
+from verifier.session_checks import state as unit_state
 from verifier.settings import VerifierSettings
 
 SETTINGS = VerifierSettings()
@@ -124,22 +125,19 @@ def test_session_checks_report_in_the_decision_order() -> None:
 
 
 @dataclass(frozen=True)
-class FrameBudget:
+class FrameBudget(Unit):
     """A check a deployment could add: at most ``limit`` frames with one face."""
 
     limit: int
     reason: ClassVar[Reason] = Reason.LIMIT_EXCEEDED
-    stage: ClassVar[int] = TIMES
     state: ClassVar[dict[str, Any]] = {"faced_frames": 0}
-    transient: ClassVar[tuple[str, ...]] = ()
 
     def observe(self, session: Session, obs: Observation, face: Face | None) -> Verdict | None:
-        session.check_state.setdefault("faced_frames", 0)
-        session.check_state["faced_frames"] += face is not None
-        return Verdict(self.reason, self.checks(session)) if not self.checks(session)[0].passed else None
+        unit_state(session, self)["faced_frames"] += face is not None
+        return None if self.checks(session)[0].passed else self.verdict(session)
 
     def checks(self, session: Session) -> list[Check]:
-        count = session.check_state.get("faced_frames", 0)
+        count = unit_state(session, self)["faced_frames"]
         return [Check("faced_frames", float(count), float(self.limit), count <= self.limit)]
 
 
