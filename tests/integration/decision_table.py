@@ -56,9 +56,19 @@ def differences(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
         elif sid not in stored:
             lines.append(f"{sid}: new {now[sid]}")
         else:
-            for key in sorted(set(stored[sid]) | set(now[sid])):
-                if stored[sid].get(key) != now[sid].get(key):
-                    lines.append(f"{sid}: {key} {stored[sid].get(key)} -> {now[sid].get(key)}")
+            lines += [f"{sid}: {line}" for line in _changed(stored[sid], now[sid])]
+    return lines
+
+
+def _changed(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """``field before -> after`` for each differing field; the checks one by one."""
+    lines = []
+    for key in sorted(set(stored) | set(now)):
+        before, after = stored.get(key), now.get(key)
+        if key == "checks" and isinstance(before, dict) and isinstance(after, dict):
+            lines += _changed(before, after)
+        elif before != after:
+            lines.append(f"{key} {before} -> {after}")
     return lines
 
 
