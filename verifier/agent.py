@@ -198,14 +198,8 @@ class VerifierShell:
         self.cached[key] = session
 
     def _heard(self, session: Session | None) -> Session | None:
-        """A session as this worker may judge its silence.
-
-        While no worker owned it (crash, rebalance, recovery) its events were unread, not absent:
-        that time is not the client's silence, or a restart would settle every open session.
-        """
-        if session is not None and session.last_activity_ms < self.owning_since_ms:
-            session.last_activity_ms = self.owning_since_ms
-        return session
+        """A session as this worker may judge its silence (the core's rule, from its ownership time)."""
+        return self.core.heard_since(session, self.owning_since_ms)
 
     async def on_message(self, message: Any, now_ms: int) -> None:
         """One message as a batch of one."""

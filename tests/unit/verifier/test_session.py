@@ -44,7 +44,8 @@ from schemas.codec import decode_decision, encode
 from schemas.events import Box, Decision, Observation, SessionStarted, SessionTick
 from schemas.reasons import Reason
 from schemas.tokens import TokenKeys
-from verifier.session import TOO_LARGE, Session, Verifier
+from verifier.session import Session, Verifier
+from verifier.session_checks import TOO_LARGE
 from verifier.settings import VerifierSettings
 
 SETTINGS = VerifierSettings()
