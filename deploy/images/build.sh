@@ -5,9 +5,10 @@
 #            machine's configured Debian mirror (read from apt's sources, or $DEBIAN_MIRROR)
 #            with python3.11 and python3.11-venv; skipped when the image exists.
 # roles:     a wheelhouse built here with pip (the role's extra; the processor's mediapipe without
-#            its requirements), installed in the image with --no-index: nothing is fetched in the build.
+#            its requirements), extension modules stripped here (strip_wheels.py, binutils), installed
+#            in the image with --no-index: nothing is fetched in the build.
 # kafka:     the Maven jars of deploy/kafka/pom.xml on Debian's openjdk-17-jre-headless.
-# Needs a running Docker daemon, debootstrap (for the base), Maven (for the jars) and Python 3.11.
+# Needs a running Docker daemon, debootstrap (for the base), Maven (for the jars), binutils and Python 3.11.
 # Optional: $LIVENESS_EXTRA_CA, a CA file apt in the base needs to reach an https mirror (used only if set).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,12 +51,21 @@ wheelhouse() {  # $1: role = the extra
   if [ "$1" = processor ]; then
     "$PY" -m pip download -q --no-deps --dest "$dir/wheels" mediapipe==0.10.21
   fi
+  "$PY" "$HERE/strip_wheels.py" "$dir/wheels"
+}
+
+warm_modules() {  # $1: role; the modules its worker imports at start, compiled in the image
+  case $1 in
+    processor) echo "liveness.cli faust.worker processors.agent processors.identity" ;;
+    verifier) echo "liveness.cli faust.worker verifier.agent" ;;
+    gateway) echo "liveness.cli producers.gateway.server" ;;
+  esac
 }
 
 build_role() {  # $1: processor | verifier | gateway
   wheelhouse "$1"
   docker build -q -f "$HERE/Dockerfile.python" --build-arg BASE="$BASE" --build-arg EXTRA="$1" \
-    -t "liveness-$1:$TAG" "$OUT/$1"
+    --build-arg WARM="$(warm_modules "$1")" -t "liveness-$1:$TAG" "$OUT/$1"
 }
 
 build_kafka() {
