@@ -54,10 +54,12 @@ wheelhouse() {  # $1: role = the extra
   "$PY" "$HERE/strip_wheels.py" "$dir/wheels"
 }
 
-warm_modules() {  # $1: role; the modules its worker imports at start, compiled in the image
+# The modules a role's worker imports at start: imported once in the image build, which compiles
+# what they load of the big libraries (Dockerfile.python) and fails the build if one cannot load.
+warm_modules() {  # $1: role
   case $1 in
-    processor) echo "liveness.cli faust.worker processors.agent processors.identity" ;;
-    verifier) echo "liveness.cli faust.worker verifier.agent" ;;
+    processor) echo "liveness.cli processors.agent processors.identity" ;;
+    verifier) echo "liveness.cli verifier.agent" ;;
     gateway) echo "liveness.cli producers.gateway.server" ;;
   esac
 }
