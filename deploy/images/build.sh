@@ -5,10 +5,9 @@
 #            machine's configured Debian mirror (read from apt's sources, or $DEBIAN_MIRROR)
 #            with python3.11 and python3.11-venv; skipped when the image exists.
 # roles:     a wheelhouse built here with pip (the role's extra; the processor's mediapipe without
-#            its requirements), extension modules stripped here (strip_wheels.py, binutils), installed
-#            in the image with --no-index: nothing is fetched in the build.
+#            its requirements), installed in the image with --no-index: nothing is fetched in the build.
 # kafka:     the Maven jars of deploy/kafka/pom.xml on Debian's openjdk-17-jre-headless.
-# Needs a running Docker daemon, debootstrap (for the base), Maven (for the jars), binutils and Python 3.11.
+# Needs a running Docker daemon, debootstrap (for the base), Maven (for the jars) and Python 3.11.
 # Optional: $LIVENESS_EXTRA_CA, a CA file apt in the base needs to reach an https mirror (used only if set).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -44,7 +43,7 @@ build_base() {
   docker build -q -f "$HERE/Dockerfile.base" --build-arg MINBASE="$BASE-minbase" -t "$BASE" "$OUT/base"
 }
 
-wheelhouse() {  # $1: role = the extra
+wheelhouse() {  # $1: role = the extra; its extension modules stripped here (binutils' strip)
   local dir=$OUT/$1
   rm -rf "$dir" && mkdir -p "$dir/wheels"
   "$PY" -m pip wheel -q --wheel-dir "$dir/wheels" "$ROOT[$1]"
