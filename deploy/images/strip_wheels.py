@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,9 @@ def strip_wheel(wheel: Path) -> int:
 
 def main(argv: list[str]) -> int:
     """Strip every wheel in the directory given; print what it saved."""
+    if shutil.which("strip") is None:
+        print("strip_wheels: no `strip` on PATH (Debian: apt-get install binutils)", file=sys.stderr)
+        return 1
     saved = sum(strip_wheel(wheel) for wheel in sorted(Path(argv[0]).glob("*.whl")))
     print(f"stripped extension modules: {saved / 1e6:.1f} MB less")
     return 0
