@@ -43,19 +43,30 @@ build_base() {
   docker build -q -f "$HERE/Dockerfile.base" --build-arg MINBASE="$BASE-minbase" -t "$BASE" "$OUT/base"
 }
 
-wheelhouse() {  # $1: role = the extra
+wheelhouse() {  # $1: role = the extra; its extension modules stripped here (binutils' strip)
   local dir=$OUT/$1
   rm -rf "$dir" && mkdir -p "$dir/wheels"
   "$PY" -m pip wheel -q --wheel-dir "$dir/wheels" "$ROOT[$1]"
   if [ "$1" = processor ]; then
     "$PY" -m pip download -q --no-deps --dest "$dir/wheels" mediapipe==0.10.21
   fi
+  "$PY" "$HERE/strip_wheels.py" "$dir/wheels"
+}
+
+# The modules a role's worker imports at start: imported once in the image build, which compiles
+# what they load of the big libraries (Dockerfile.python) and fails the build if one cannot load.
+warm_modules() {  # $1: role
+  case $1 in
+    processor) echo "liveness.cli processors.agent processors.identity" ;;
+    verifier) echo "liveness.cli verifier.agent" ;;
+    gateway) echo "liveness.cli producers.gateway.server" ;;
+  esac
 }
 
 build_role() {  # $1: processor | verifier | gateway
   wheelhouse "$1"
   docker build -q -f "$HERE/Dockerfile.python" --build-arg BASE="$BASE" --build-arg EXTRA="$1" \
-    -t "liveness-$1:$TAG" "$OUT/$1"
+    --build-arg WARM="$(warm_modules "$1")" -t "liveness-$1:$TAG" "$OUT/$1"
 }
 
 build_kafka() {
