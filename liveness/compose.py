@@ -116,7 +116,10 @@ class ComposeStack:
         self.compose("up", "-d", "--no-recreate", "--scale", f"processor={processors}", "processor")
 
     def containers(self, service: str, *, running: bool = True) -> list[str]:
-        labels = [f"label=com.docker.compose.project={self.project}", f"label=com.docker.compose.service={service}"]
+        labels = [
+            f"label=com.docker.compose.project={self.project}",
+            f"label=com.docker.compose.service={service}",
+        ]
         filters = [arg for label in labels for arg in ("--filter", label)]
         return _docker("ps", "-q", *([] if running else ["-a"]), *filters).split()
 
@@ -171,7 +174,9 @@ def wait_scraped(processors: int, timeout_s: float = 90, url: str = PROMETHEUS_U
             up = scraped_workers(url)
         except OSError:
             up = {}
-        counts = {job: sum(1 for key, v in up.items() if key.startswith(job + "/") and v == 1) for job in want}
+        counts = {
+            job: sum(1 for key, v in up.items() if key.startswith(job + "/") and v == 1) for job in want
+        }
         if counts == want or time.monotonic() > deadline:
             return up
         time.sleep(2)
@@ -206,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         print(f"starting {COMPOSE_FILE.relative_to(ROOT)} ({' '.join(compose_command())}) ...", flush=True)
         took = stack.up(args.processors)
-        print(f"stack ready in {took:.0f} s: brokers {HOST_BOOTSTRAP}, Prometheus {PROMETHEUS_URL}", flush=True)
+        print(
+            f"stack ready in {took:.0f} s: brokers {HOST_BOOTSTRAP}, Prometheus {PROMETHEUS_URL}", flush=True
+        )
     if args.command in ("up", "targets"):
         for target, up in sorted(wait_scraped(args.processors).items()):
             print(f"prometheus up{{{target}}} = {up:g}")
