@@ -36,7 +36,7 @@ PROJECT = "liveness"
 # Node id -> compose service and the host port Docker publishes its EXTERNAL listener on.
 BROKERS = {1: ("kafka-1", 29092), 2: ("kafka-2", 29093), 3: ("kafka-3", 29094)}
 HOST_BOOTSTRAP = ",".join(f"127.0.0.1:{port}" for _, port in BROKERS.values())
-PROMETHEUS_URL = f"http://127.0.0.1:{os.environ.get('LIVENESS_PROMETHEUS_PORT', '9090')}"
+PROMETHEUS_URL = "http://127.0.0.1:9090"
 # The Prometheus jobs of deploy/prometheus/prometheus.yml: one per worker role.
 WORKER_JOBS = ("liveness-processor", "liveness-verifier", "liveness-gateway")
 
