@@ -113,7 +113,9 @@ class ComposeStack:
 
     def scale(self, processors: int) -> None:
         """Start or stop processors (a stopped one gets SIGTERM and leaves its group cleanly)."""
-        self.compose("up", "-d", "--no-recreate", "--scale", f"processor={processors}", "processor")
+        self.compose(
+            "up", "-d", "--no-deps", "--no-recreate", "--scale", f"processor={processors}", "processor"
+        )
 
     def containers(self, service: str, *, running: bool = True) -> list[str]:
         labels = [
