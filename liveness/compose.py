@@ -179,7 +179,8 @@ def wait_scraped(processors: int, timeout_s: float = 90, url: str = PROMETHEUS_U
         counts = {
             job: sum(1 for key, v in up.items() if key.startswith(job + "/") and v == 1) for job in want
         }
-        if counts == want or time.monotonic() > deadline:
+        # Also wait out a removed container's target (down until the next DNS refresh drops it).
+        if (counts == want and all(v == 1 for v in up.values())) or time.monotonic() > deadline:
             return up
         time.sleep(2)
 
