@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,14 +186,40 @@ def wait_scraped(processors: int, timeout_s: float = 90, url: str = PROMETHEUS_U
         time.sleep(2)
 
 
+async def decide(stack: ComposeStack, recordings: Sequence[Any], timeout_s: float = 180) -> list[Any]:
+    """Publish recordings concurrently, paced, under fresh session ids; each one's decision, in order.
+
+    With the gateway's batch size: on topics with three replicas and ``acks=all`` each produce
+    request waits for the followers, and one frame per request falls behind the capture clock.
+    """
+    from producers.challenge_service import ChallengeService
+    from producers.decision_watcher import DecisionWatcher
+    from producers.gateway.server import PUBLISH_BATCH_BYTES
+    from producers.publisher import SessionPublisher, publish_recording
+
+    service = ChallengeService(stack.keys)
+    ids = [f"{r.session_id}-{secrets.token_hex(4)}" for r in recordings]
+    async with (
+        DecisionWatcher(stack.kafka) as watcher,
+        SessionPublisher(stack.kafka, max_batch_bytes=PUBLISH_BATCH_BYTES) as publisher,
+    ):
+        await asyncio.gather(
+            *(
+                publish_recording(publisher, recording, service, session_id=sid)
+                for recording, sid in zip(recordings, ids, strict=True)
+            )
+        )
+        decisions = await watcher.wait_for(set(ids), timeout_s)
+    return [decisions[sid] for sid in ids]
+
+
 def run_demo(stack: ComposeStack, work_dir: Path) -> int:
     """The demo's sessions, published from the host to the stack's brokers, decided in its containers."""
     from liveness.demo import format_decision, make_sample_sessions
-    from liveness.replay import replay_streaming
 
     recordings = make_sample_sessions(work_dir / "sessions")
     print(f"publishing {len(recordings)} sessions to {stack.kafka.bootstrap} ...", flush=True)
-    decisions = asyncio.run(replay_streaming(stack.kafka, recordings, stack.keys, timeout_s=180))
+    decisions = asyncio.run(decide(stack, recordings))
     pairs = list(zip(recordings, decisions, strict=True))
     for recording, decision in pairs:
         print(format_decision(recording, decision))
