@@ -670,10 +670,12 @@ DISTURBANCES: dict[str, Disturbance] = {
 }
 
 
-async def _disturb(scenario: str, harness: Harness, load: Load, publisher: Any) -> tuple[Window, str | None]:
+async def _disturb(
+    disturbance: Disturbance, harness: Harness, load: Load, publisher: Any
+) -> tuple[Window, str | None]:
     """Run the disturbance; a failure of its own (a worker that never came back) is reported, not raised."""
     try:
-        return await DISTURBANCES[scenario](harness, load, publisher), None
+        return await disturbance(harness, load, publisher), None
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"[:4000]
 
@@ -684,8 +686,12 @@ async def run_scenario(
     scenario: str,
     baseline: Mapping[str, float] | None = None,
     sessions: int | None = None,
+    disturbances: Mapping[str, Disturbance] = DISTURBANCES,
 ) -> ScenarioReport:
-    """One scenario: the load, the disturbance part-way into it, then wait for every decision and judge."""
+    """One scenario: the load, the disturbance part-way into it, then wait for every decision and judge.
+
+    ``disturbances`` maps scenario names to what they do (another deployment brings its own).
+    """
     from producers.gateway.server import PUBLISH_BATCH_BYTES
     from producers.publisher import SessionPublisher
 
@@ -706,7 +712,7 @@ async def run_scenario(
     ):
         loading = asyncio.create_task(load.run(publisher, corpus, plan))
         await asyncio.sleep(settings.disturb_at * settings.sessions * settings.stagger_s)
-        window, error = await _disturb(scenario, harness, load, flood)
+        window, error = await _disturb(disturbances[scenario], harness, load, flood)
         await loading
     await settle(load.tracked, settings.settle_s if error is None else 60.0, settings.grace_s)
     stop.set()

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build liveness-stream's images, one per role, with Docker's legacy builder and no registry:
-#   deploy/images/build.sh [base] [processor] [verifier] [gateway] [kafka]     (default: all)
+#   deploy/images/build.sh [base] [processor] [verifier] [gateway] [kafka] [prometheus]  (default: all)
 # base:      liveness-base:bookworm, a Debian bookworm minbase made with debootstrap from the
 #            machine's configured Debian mirror (read from apt's sources, or $DEBIAN_MIRROR)
 #            with python3.11 and python3.11-venv; skipped when the image exists.
 # roles:     a wheelhouse built here with pip (the role's extra; the processor's mediapipe without
 #            its requirements), installed in the image with --no-index: nothing is fetched in the build.
 # kafka:     the Maven jars of deploy/kafka/pom.xml on Debian's openjdk-17-jre-headless.
+# prometheus: Debian's prometheus package (deploy/compose.yaml mounts its configuration).
 # Needs a running Docker daemon, debootstrap (for the base), Maven (for the jars) and Python 3.11.
 # Optional: $LIVENESS_EXTRA_CA, a CA file apt in the base needs to reach an https mirror (used only if set).
 set -euo pipefail
@@ -78,15 +79,22 @@ build_kafka() {
   docker build -q -f "$HERE/Dockerfile.kafka" --build-arg BASE="$BASE" -t "liveness-kafka:$TAG" "$dir"
 }
 
+build_prometheus() {
+  local dir=$OUT/prometheus
+  rm -rf "$dir" && mkdir -p "$dir"
+  docker build -q -f "$HERE/Dockerfile.prometheus" --build-arg BASE="$BASE" -t "liveness-prometheus:$TAG" "$dir"
+}
+
 mkdir -p "$OUT"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(base processor verifier gateway kafka)
+[ ${#targets[@]} -gt 0 ] || targets=(base processor verifier gateway kafka prometheus)
 for target in "${targets[@]}"; do
   start=$(date +%s)
   case $target in
     base) build_base ;;
     processor | verifier | gateway) build_base; build_role "$target" ;;
     kafka) build_base; build_kafka ;;
+    prometheus) build_base; build_prometheus ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   image=$([ "$target" = base ] && echo "$BASE" || echo "liveness-$target:$TAG")
