@@ -14,7 +14,7 @@ TAG=${LIVENESS_IMAGE_TAG:-local}
 PY=${LIVENESS_PYTHON:-$ROOT/.venv/bin/python}
 [ -x "$PY" ] || ./run setup
 
-if [ "${1:-}" = down ]; then exec "$PY" -m liveness.compose down; fi
+if [ "${1:-}" = down ]; then exec "$PY" -m devtools.compose down; fi
 
 missing=()
 for role in processor verifier gateway kafka prometheus; do
@@ -25,4 +25,4 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   PYTHON=$PY nice -n 5 deploy/images/build.sh "${missing[@]}"
 fi
-exec "$PY" -m liveness.compose up "$@"
+exec "$PY" -m devtools.compose up "$@"

@@ -231,6 +231,12 @@ def existing_bootstrap_from_env(env: Mapping[str, str] | None = None) -> str | N
     return env.get("LIVENESS_BOOTSTRAP") or None
 
 
+def token_secret_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """``LIVENESS_TOKEN_SECRET`` when set, for a tool that starts workers and must hand them one."""
+    env = os.environ if env is None else env
+    return env.get("LIVENESS_TOKEN_SECRET") or None
+
+
 def cache_dir_from_env(env: Mapping[str, str] | None = None) -> Path:
     """Where downloads are kept between runs (Kafka jars, test media): ``LIVENESS_CACHE_DIR``.
 

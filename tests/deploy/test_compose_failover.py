@@ -7,7 +7,7 @@ sessions are published from the host, paced and staggered, while the broker lead
 most frames and decisions partitions is ``docker kill``ed and started again, the
 verifier is ``docker kill``ed and started again, and processors go 2 -> 3 -> 2. Every
 session must get exactly one decision, equal to the undisturbed one
-(``liveness.reliability``'s counting); Prometheus must be scraping every worker.
+(``devtools.reliability``'s counting); Prometheus must be scraping every worker.
 
 Needs a Docker daemon and the images; runs when ``LIVENESS_COMPOSE_TESTS=1``
 (deploy/ci.sh sets it, after building the images), since it takes the host ports
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from liveness.compose import ComposeStack, prometheus_query, token_secret, wait_scraped
-from liveness.compose_failover import ComposeHarness, format_failover_table, run_compose_scenario
-from liveness.reliability import (
+from devtools.compose import ComposeStack, prometheus_query, token_secret, wait_scraped
+from devtools.compose_failover import ComposeHarness, format_failover_table, run_compose_scenario
+from devtools.reliability import (
     Corpus,
     ReliabilitySettings,
     baseline_latencies,

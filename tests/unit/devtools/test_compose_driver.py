@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from liveness.compose import BROKERS, COMPOSE_FILE, HOST_BOOTSTRAP, token_secret
-from liveness.compose_failover import COMPOSE_DISTURBANCES, COMPOSE_SCENARIOS, format_failover_table
-from liveness.reliability import ScenarioReport
+from devtools.compose import BROKERS, COMPOSE_FILE, HOST_BOOTSTRAP, token_secret
+from devtools.compose_failover import COMPOSE_DISTURBANCES, COMPOSE_SCENARIOS, format_failover_table
+from devtools.reliability import ScenarioReport
 
 
 def _report(scenario: str, **extra: object) -> ScenarioReport:

@@ -6,8 +6,8 @@ Prometheus); host-side tools reach the brokers on their published ports
 by their compose labels, so this works with Debian's ``docker-compose`` 1.29
 and with compose v2 (``docker compose``) alike.
 
-    python -m liveness.compose up [--processors N] [--no-demo]
-    python -m liveness.compose demo | targets | down
+    python -m devtools.compose up [--processors N] [--no-demo]
+    python -m devtools.compose demo | targets | down
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from liveness.config import KafkaSettings
+from runtime.settings import KafkaSettings, child_env, token_secret_from_env
 from schemas.tokens import TokenKeys
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +48,7 @@ def compose_command() -> list[str]:
 
 def token_secret(state_dir: Path) -> str:
     """``$LIVENESS_TOKEN_SECRET``, else the one this checkout's stack was started with (made once)."""
-    if secret := os.environ.get("LIVENESS_TOKEN_SECRET"):
+    if secret := token_secret_from_env():
         return secret
     path = state_dir / "token-secret"
     if not path.exists():
@@ -90,11 +89,7 @@ class ComposeStack:
     verifier_app_id = "liveness-verifier"
 
     def compose(self, *args: str, timeout_s: float = 600) -> str:
-        env = {
-            **os.environ,
-            "LIVENESS_TOKEN_SECRET": self.secret,
-            "LIVENESS_PARTITIONS": str(self.partitions),
-        }
+        env = child_env({"LIVENESS_TOKEN_SECRET": self.secret, "LIVENESS_PARTITIONS": str(self.partitions)})
         command = [*compose_command(), "-p", self.project, "-f", str(self.compose_file), *args]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
         if done.returncode != 0:
@@ -228,7 +223,7 @@ def run_demo(stack: ComposeStack, work_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m liveness.compose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.compose", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("up", "demo", "targets", "down"))
     parser.add_argument("--processors", type=int, default=2)
     parser.add_argument("--no-demo", action="store_true", help="up: start the stack only")

@@ -1,6 +1,6 @@
 """Failover of the compose stack under load: its broker, verifier and processor containers disturbed.
 
-The same load and the same counting as ``liveness reliability`` (``liveness.reliability``:
+The same load and the same counting as ``liveness reliability`` (``devtools.reliability``:
 recorded sessions published paced and staggered from the host, every decision read
 back and judged against the undisturbed one), against deploy/compose.yaml's
 three-broker cluster instead of processes on the host. The disturbances are what an
@@ -11,7 +11,7 @@ operator does to containers:
 - ``verifier-kill``: ``docker kill`` the verifier, ``docker start`` it (its table is on a volume);
 - ``scale``: processors 2 -> 3, then back to 2 (``--scale``; the one removed gets SIGTERM).
 
-    python -m liveness.compose_failover [--sessions N] [--json PATH] [--keep]
+    python -m devtools.compose_failover [--sessions N] [--json PATH] [--keep]
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from liveness.cluster import LocalCluster
-from liveness.compose import BROKERS, HOST_BOOTSTRAP, ROOT, ComposeStack, token_secret, wait_scraped
-from liveness.reliability import (
+from devtools.cluster import LocalCluster
+from devtools.compose import BROKERS, HOST_BOOTSTRAP, ROOT, ComposeStack, token_secret, wait_scraped
+from devtools.reliability import (
     Corpus,
     Disturbance,
     Harness,
@@ -84,7 +84,7 @@ class ComposeCluster(LocalCluster):
 
 @dataclass
 class ComposeHarness:
-    """What ``liveness.reliability.run_scenario`` reads of a harness, for the compose stack."""
+    """What ``devtools.reliability.run_scenario`` reads of a harness, for the compose stack."""
 
     settings: ReliabilitySettings
     stack: ComposeStack
@@ -173,7 +173,7 @@ async def disturb_scale(harness: Harness, load: Load, publisher: Any) -> Window:
 
 
 async def disturb_broker_leader(harness: Harness, load: Load, publisher: Any) -> Window:
-    """``liveness.reliability``'s leader kill, on a container; recovered once leaders have moved."""
+    """``devtools.reliability``'s leader kill, on a container; recovered once leaders have moved."""
     window = await disturb_leader_kill(harness, load, publisher)
     load.notes["recover_s"] = load.notes.get("leaders_moved_s")
     return window
@@ -248,7 +248,7 @@ def format_failover_table(reports: Sequence[ScenarioReport]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m liveness.compose_failover", description=__doc__.splitlines()[0]
+        prog="python -m devtools.compose_failover", description=__doc__.splitlines()[0]
     )
     parser.add_argument("scenarios", nargs="*", default=list(COMPOSE_SCENARIOS))
     parser.add_argument("--sessions", type=int, default=24, help="sessions per scenario (default 24)")
