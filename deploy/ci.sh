@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI's Docker stage: the images are built and the compose stack's failover test runs against them.
 #   deploy/ci.sh
-# Installs docker.io, debootstrap and docker-compose with apt when missing, starts dockerd when no
+# Installs docker.io, debootstrap, binutils and docker-compose with apt when missing, starts dockerd when no
 # daemon answers (and stops it afterwards, only then), builds every image (deploy/images/build.sh),
 # runs tests/deploy (the compose stack under load: broker, verifier and processors disturbed).
 # A machine that cannot run Docker at all (no root for apt, no daemon can start) is reported
@@ -23,6 +23,7 @@ skip() {
 need=()
 command -v docker >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v strip >/dev/null || need+=(binutils)  # build.sh strips the wheels' extension modules
 command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || skip "${need[*]} missing and not root to apt-get install them"
