@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from devtools.media import fetch_media
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.media import fetch_media
 from processors.landmarks import FaceAnalyzer
 from producers.recording import RecordedSession, write_session
 

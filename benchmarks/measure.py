@@ -16,9 +16,8 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from liveness.config import KafkaSettings
+from devtools.stack import Stack
 from liveness.replay import replay_offline
-from liveness.stack import Stack
 from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer, decode_jpeg
 from processors.pipeline import process_frame
@@ -26,6 +25,7 @@ from producers.challenge_service import ChallengeService
 from producers.decision_watcher import DecisionWatcher
 from producers.publisher import SessionPublisher
 from producers.recording import RecordedSession
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import encode, frame_headers
 from schemas.events import FrameMeta, IdentityRequest, IdentitySample, Observation, SessionEnded, SourceRef

@@ -15,7 +15,8 @@ import orjson
 
 from benchmarks import measure
 from benchmarks.frames import frame_pool, genuine_recordings
-from liveness.broker import BrokerConfig, LocalBroker, free_ports
+from devtools.broker import BrokerConfig, LocalBroker, free_ports
+from runtime.settings import existing_bootstrap_from_env
 
 
 def run_all(bench: measure.Bench) -> dict[str, Any]:
@@ -182,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("out/bench"))
     parser.add_argument("--bootstrap", help="an existing broker [LIVENESS_BOOTSTRAP]; else one is started")
     args = parser.parse_args(argv)
-    bootstrap = args.bootstrap or os.environ.get("LIVENESS_BOOTSTRAP")
+    bootstrap = args.bootstrap or existing_bootstrap_from_env()
     broker = None
     if not bootstrap:
         port, controller = free_ports(2)

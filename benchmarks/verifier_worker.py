@@ -7,7 +7,6 @@ other, to compare two versions of the worker on one broker in one sitting.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -15,12 +14,16 @@ import orjson
 
 from benchmarks import measure
 from benchmarks.frames import genuine_recordings
+from runtime.settings import existing_bootstrap_from_env
 
 
 def main(sessions: int = 400, work_dir: Path = Path("out/bench")) -> dict[str, float]:
     recording = genuine_recordings(work_dir / "sessions", 1)[0]
     template = measure.observations_of(recording)
-    bench = measure.Bench(os.environ["LIVENESS_BOOTSTRAP"], work_dir)
+    bootstrap = existing_bootstrap_from_env()
+    if bootstrap is None:
+        raise SystemExit("LIVENESS_BOOTSTRAP is not set: the bench starts this worker with its broker")
+    bench = measure.Bench(bootstrap, work_dir)
     return measure.verifier_worker_rate(bench, template, recording, sessions)
 
 

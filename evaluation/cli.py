@@ -71,9 +71,9 @@ def generate_parser() -> argparse.ArgumentParser:
 def generate_main(argv: Sequence[str] | None = None) -> int:
     """``liveness generate``: write a corpus, print the time per session per species."""
     args = generate_parser().parse_args(argv)
+    from devtools.media import MediaError, fetch_media
     from evaluation.generator import generate_corpus
     from evaluation.species import Studio
-    from liveness.media import MediaError, fetch_media
     from processors.landmarks import FaceAnalyzer
 
     try:

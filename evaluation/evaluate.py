@@ -123,8 +123,8 @@ def evaluate_streaming(
     Configuration comes from the ``LIVENESS_*`` environment, as for ``liveness replay``;
     sessions go in small concurrent batches so the processors are not flooded.
     """
-    from liveness.config import kafka_from_env, token_keys_from_env
     from liveness.replay import replay_streaming
+    from runtime.settings import kafka_from_env, token_keys_from_env
 
     kafka, keys = kafka_from_env(), token_keys_from_env()
     results = []

@@ -19,7 +19,7 @@ from processors.pipeline import process_frame
 from producers.challenge_service import ChallengeService
 from producers.recording import RecordedSession
 from schemas.clock import now_ms
-from schemas.codec import VerifierInput, frame_headers
+from schemas.codec import frame_headers
 from schemas.events import (
     Challenge,
     Decision,
@@ -27,12 +27,11 @@ from schemas.events import (
     IdentityRequest,
     IdentitySample,
     Observation,
-    SessionEnded,
-    SessionTick,
     SourceRef,
 )
 from schemas.tokens import TokenKeys
-from verifier.session import Outcome, Session, Verifier
+from verifier.in_process import InProcessVerifier
+from verifier.session import Verifier
 from verifier.settings import VerifierSettings
 
 
@@ -122,18 +121,10 @@ def judge(
     its cryptographic source, as it does for every session a client opens.
     """
     keys = keys or ephemeral_keys()
-    verifier = Verifier(settings, keys)
-
-    def apply(session: Session | None, event: VerifierInput, at_ms: int) -> Outcome:
-        # Identity requests are answered at once, as a fast identity stage would.
-        outcome = verifier.handle(session, event, at_ms)
-        for request in outcome.identity_requests:
-            outcome = apply(outcome.session, observed.sample(request), at_ms)
-        return outcome
-
+    core = InProcessVerifier(Verifier(settings, keys), observed.sample)
     origin_ms = observed.origin_ms
     started = ChallengeService(keys).start(origin_ms, challenge=challenge, session_id=observed.session_id)
-    outcome = apply(None, started, origin_ms)
+    outcome = core.apply(None, started, origin_ms)
     frames = observed.recording.frames
     received_ms = origin_ms
     framed_at_ms: int | None = None
@@ -143,17 +134,10 @@ def judge(
         received_ms = observed.received_ms(index)
         obs = observed.observation(index)
         if obs is not None:
-            outcome = apply(outcome.session, obs, received_ms)
+            outcome = core.apply(outcome.session, obs, received_ms)
             framed_at_ms = framed_at_ms or outcome.session.reference_ms or None
-    if outcome.decision is None:
-        last_seq = frames[-1].seq if frames else 0
-        ended = SessionEnded(observed.session_id, received_ms, last_seq)
-        outcome = apply(outcome.session, ended, received_ms)
-    if outcome.decision is None:  # every frame missing or no frames: settle as silence would
-        settle_ms = max(verifier.silent_after_ms(outcome.session), outcome.session.expires_at_ms) + 1
-        outcome = apply(outcome.session, SessionTick(observed.session_id, settle_ms), settle_ms)
-    assert outcome.decision is not None
-    return Judgement(outcome.decision, started.challenge, framed_at_ms)
+    last_seq = frames[-1].seq if frames else 0
+    return Judgement(core.finish(outcome, last_seq, received_ms), started.challenge, framed_at_ms)
 
 
 def judge_own(observed: ObservedRecording, settings: VerifierSettings) -> Judgement:

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from liveness.media import MediaSet
+from devtools.media import MediaSet
 from processors.landmarks import NOSE_TIP, FaceAnalyzer
 from schemas.events import Box
 from verifier.challenges.base import area_box

@@ -19,6 +19,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from devtools.media import MediaSet
 from evaluation import motion
 from evaluation.motion import Route, Take, Timing
 from evaluation.scene import (
@@ -42,7 +43,6 @@ from evaluation.scene import (
     smooth_noise,
 )
 from evaluation.video import WindowCatalogue, window_frames
-from liveness.media import MediaSet
 from processors.landmarks import FaceAnalyzer
 from schemas.events import Box, Challenge
 from verifier.challenges import challenge_type

@@ -4,9 +4,9 @@ The verifier runs its final checks on the first frame where the nose has rested 
 the widened target for ``target_hold_frames`` frames, and decides there. A person is
 often still turning at that moment, so the rotation and non-planarity it measures are
 a fraction of what the same person shows a few frames later. This module follows
-every frame (the real processor and verifier, with a target the nose can never enter)
-and measures the checks on each frame the verifier could judge, to price a verifier
-that passes on the first frame where both checks pass, before the timeout.
+every frame (the real processor and verifier, told to judge no rest) and measures
+the checks on each frame the verifier could judge, to price a verifier that passes
+on the first frame where both checks pass, before the timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from processors.landmarks import FaceAnalyzer, FrameAnalysis
 from producers.recording import RecordedSession
 from schemas.events import Challenge, Face
 from verifier.checks import nonplanarity, rotation_toward
+from verifier.framing import Framing
 from verifier.settings import VerifierSettings
 
 # The verifier made its final checks (pass or fail on them): the what-if may change these.
@@ -56,8 +57,8 @@ class Policy:
 
 
 def follow_settings(settings: VerifierSettings) -> VerifierSettings:
-    """The settings with a target no nose can enter, so the verifier follows every frame to the end."""
-    return replace(settings, nose_tolerance=-0.49)
+    """The settings with no rest ever judged, so the verifier follows every frame to the timeout."""
+    return replace(settings, judge_rests=False)
 
 
 def target_frames(
@@ -69,23 +70,23 @@ def target_frames(
     """Every frame after the framed reference, before the timeout, on which the verifier could judge:
     its one nose in the widened target for ``target_hold_frames`` frames in a row, this one included."""
     assert challenge.nose is not None
+    framing = Framing.of(challenge, settings)
     faces = [_one_face(a, challenge) for a in analyses]
     start = next(
-        (i for i, face in enumerate(faces) if face is not None and _framed(face, challenge, settings)), None
+        (i for i, face in enumerate(faces) if face is not None and framing.problem(face.box) is None), None
     )
     if start is None:
         return []
     reference = faces[start]
     assert reference is not None
     side = 1.0 if challenge.nose.centre[0] >= challenge.image_width / 2 else -1.0
-    target = challenge.nose.widened(settings.nose_tolerance)
     frames, held = [], 0
     for face, time_ms in zip(faces[start + 1 :], times_ms[start + 1 :], strict=False):
         elapsed_s = (time_ms - times_ms[start]) / 1000
         if face is None or elapsed_s > settings.challenge_timeout_s:
             continue  # the verifier skips a frame without one face; it does not end a rest
-        held = held + 1 if target.contains_point(*face.nose) else 0
-        if held < settings.target_hold_frames:
+        held = held + 1 if framing.in_target(challenge.nose, face.nose) else 0
+        if not framing.rested(held):
             continue
         rotation = rotation_toward(reference, face, (side, 0.0))
         frames.append(TargetFrame(rotation, nonplanarity(reference, face), elapsed_s))
@@ -98,11 +99,6 @@ def _one_face(analysis: FrameAnalysis | None, challenge: Challenge) -> Face | No
     if (analysis.image_width, analysis.image_height) != (challenge.image_width, challenge.image_height):
         raise ValueError("the what-if expects frames at the challenge's declared size")
     return analysis.faces[0]
-
-
-def _framed(face: Face, challenge: Challenge, settings: VerifierSettings) -> bool:
-    area = challenge.area
-    return area.contains_box(face.box) and face.box.area >= settings.min_face_fill * area.area
 
 
 def follow(

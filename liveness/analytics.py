@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from liveness.config import KafkaSettings
+from runtime.settings import KafkaSettings
 from schemas.codec import decode_decision
 from schemas.errors import LivenessError, SchemaError
 from schemas.events import SCHEMA_VERSION, Decision

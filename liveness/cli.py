@@ -1,7 +1,8 @@
 """The ``liveness`` command: one entry point for every role of the pipeline.
 
 Configuration comes from flags and ``LIVENESS_*`` environment variables (see
-``deploy/liveness.env.example``); this module is the only place that reads them.
+``deploy/liveness.env.example``); the variables are read by ``runtime/settings.py`` when a
+command starts, and the values are handed to the worker or tool it runs.
 """
 
 from __future__ import annotations
@@ -9,22 +10,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
 
-from liveness.config import (
+from runtime.settings import (
     KafkaSettings,
     attempt_policy_from_env,
+    challenge_weights_from_env,
     decision_public_keys_from_env,
     decision_signer_from_env,
+    gateway_demo_from_env,
     kafka_from_env,
+    log_settings_from_env,
+    metrics_port_from_env,
     tenants_from_env,
     token_keys_from_env,
+    verifier_worker_from_env,
 )
+from runtime.topics import VERIFIER_APP_ID
 
 
 def _kafka_flags(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +59,7 @@ def _print_json(data: object) -> None:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from liveness.topics_admin import TopicMismatchError
-    from liveness.topology import create_topics
+    from liveness.topics_admin import TopicMismatchError, create_topics
 
     kafka = _kafka(args)
     try:
@@ -70,7 +75,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 def cmd_evidence(argv: Sequence[str]) -> int:
     """``liveness evidence SESSION_ID --out DIR``; ``liveness evidence delete --user-ref REF --tenant T``."""
-    from liveness.evidence import delete_user_evidence, read_session_evidence, write_images
+    from liveness.evidence import delete_user_evidence, write_images
+    from producers.evidence_reader import read_session_evidence
     from producers.gateway.tenants import user_ref_digest
 
     if list(argv[:1]) == ["delete"]:
@@ -104,14 +110,14 @@ def cmd_evidence(argv: Sequence[str]) -> int:
 def _run_faust(app: object, role: str, metrics_port: int | None = None) -> int:
     from faust.worker import Worker
 
-    from liveness import logs, metrics
+    from runtime import logs, metrics
 
-    if metrics_port is not None:  # Prometheus /metrics and /healthz (liveness/metrics.py)
+    if metrics_port is not None:  # Prometheus /metrics and /healthz (runtime/metrics.py)
         metrics.start_metrics_server(metrics_port)
         metrics.instrument_faust_app(app, role)
-    level = os.environ.get("LIVENESS_LOG_LEVEL", "WARNING")
-    log_config = logs.logging_config(level, os.environ.get("LIVENESS_LOG_FORMAT", "text"))
-    worker = Worker(app, loglevel=level, quiet=True, logging_config=log_config)
+    log = log_settings_from_env("WARNING")
+    log_config = logs.logging_config(log.level, log.format)
+    worker = Worker(app, loglevel=log.level, quiet=True, logging_config=log_config)
     # Faust's terminal spinner, kept at WARNING and above, sets the root logger to DEBUG so that it
     # spins on every record: each debug line of aiokafka and Faust (several per record sent) was
     # built and handled only to be dropped. No terminal is watching a worker's log.
@@ -134,14 +140,11 @@ def cmd_verifier(args: argparse.Namespace) -> int:
     from verifier.agent import VerifierWorkerSettings, make_verifier_app
 
     kafka = _kafka(args)
+    stored = verifier_worker_from_env()
+    if args.data_dir:
+        stored["data_dir"] = args.data_dir
     worker = VerifierWorkerSettings(
-        app_id=args.app_id or f"{kafka.topic_prefix}liveness-verifier",
-        data_dir=args.data_dir or os.environ.get("LIVENESS_DATA_DIR", "./data/verifier"),
-        web_port=args.web_port,
-        processing_guarantee=os.environ.get(
-            "LIVENESS_PROCESSING_GUARANTEE", VerifierWorkerSettings.processing_guarantee
-        ),
-        commit_interval_s=float(os.environ.get("LIVENESS_COMMIT_INTERVAL_S", "0.1")),
+        app_id=args.app_id or f"{kafka.topic_prefix}{VERIFIER_APP_ID}", web_port=args.web_port, **stored
     )
     app = make_verifier_app(kafka, token_keys_from_env(), worker=worker, signer=decision_signer_from_env())
     return _run_faust(app, "verifier", args.metrics_port)
@@ -176,21 +179,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from liveness import logs
     from producers.challenge_service import ChallengePolicy, parse_weights
     from producers.gateway.server import run_gateway
     from producers.gateway.settings import GatewaySettings
+    from runtime import logs
 
-    level, fmt = os.environ.get("LIVENESS_LOG_LEVEL", "INFO"), os.environ.get("LIVENESS_LOG_FORMAT", "text")
-    logs.configure_logging(level, fmt)
-    weights = args.challenge_weights or os.environ.get("LIVENESS_CHALLENGE_WEIGHTS") or "nose_sequence=1"
+    log = log_settings_from_env("INFO")
+    logs.configure_logging(log.level, log.format)
+    weights = args.challenge_weights or challenge_weights_from_env()
     policy = ChallengePolicy(weights=parse_weights(weights))
-    metrics_port = os.environ.get("LIVENESS_METRICS_PORT")
-    if metrics_port:  # also served at /metrics on the gateway's own port
-        from liveness import metrics
+    metrics_port = metrics_port_from_env()
+    if metrics_port is not None:  # also served at /metrics on the gateway's own port
+        from runtime import metrics
 
-        metrics.start_metrics_server(int(metrics_port), heartbeat=None)  # /healthz is the gateway's
-    demo_mode = args.demo or os.environ.get("LIVENESS_GATEWAY_DEMO", "") in ("1", "true", "yes")
+        metrics.start_metrics_server(metrics_port, heartbeat=None)  # /healthz is the gateway's
+    demo_mode = args.demo or gateway_demo_from_env()
     settings = GatewaySettings(
         host=args.host,
         port=args.port,
@@ -237,19 +240,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_reliability(args: argparse.Namespace) -> int:
-    from liveness.reliability import main as reliability_main
+    from devtools.reliability import main as reliability_main
 
     return reliability_main(args)
 
 
 def cmd_broker(argv: Sequence[str]) -> int:
-    from liveness.broker import main as broker_main
+    from devtools.broker import main as broker_main
 
     return broker_main(list(argv))
 
 
 def cmd_fetch_media(argv: Sequence[str]) -> int:
-    from liveness.media import main as media_main
+    from devtools.media import main as media_main
 
     return media_main(list(argv))
 
@@ -269,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     topics = sub.add_parser("topics", help="create the pipeline's topics")
     _kafka_flags(topics)
-    topics.add_argument("--verifier-app-id", default="liveness-verifier")
+    topics.add_argument("--verifier-app-id", default=VERIFIER_APP_ID)
     topics.set_defaults(handler=cmd_topics)
 
     for role, handler, text in (
@@ -285,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         worker.add_argument(
             "--metrics-port",
             type=int,
-            default=os.environ.get("LIVENESS_METRICS_PORT") or None,
+            default=metrics_port_from_env(),
             help="serve Prometheus /metrics and /healthz on this port [LIVENESS_METRICS_PORT]",
         )
         if role == "verifier":

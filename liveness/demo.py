@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from liveness.media import fetch_media
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from liveness.replay import replay_streaming
-from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.recording import RecordedSession, write_session
 from schemas.events import Decision

@@ -8,7 +8,6 @@ import secrets
 import uuid
 from collections.abc import Sequence
 
-from liveness.config import KafkaSettings
 from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer
 from processors.pipeline import process_frame
@@ -16,11 +15,13 @@ from producers.challenge_service import ChallengeService
 from producers.decision_watcher import DecisionWatcher
 from producers.publisher import SessionPublisher, publish_recording
 from producers.recording import RecordedSession
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
-from schemas.codec import VerifierInput, frame_headers
-from schemas.events import Decision, FrameMeta, SessionEnded, SessionTick, SourceRef
+from schemas.codec import frame_headers
+from schemas.events import Decision, FrameMeta, IdentityRequest, IdentitySample, SourceRef
 from schemas.tokens import TokenKeys
-from verifier.session import Outcome, Session, Verifier
+from verifier.in_process import InProcessVerifier
+from verifier.session import Verifier
 from verifier.settings import VerifierSettings
 
 
@@ -49,23 +50,19 @@ def replay_offline(
     answers each identity request at once, from the recording's own frame.
     """
     keys = ephemeral_keys()
-    verifier = Verifier(settings or VerifierSettings(), keys)
-    identity = identity or IdentityStage(analyzer, shared_identity_model())
+    stage = identity or IdentityStage(analyzer, shared_identity_model())
     frames = {frame.seq: frame for frame in recording.frames}
 
-    def apply(session: Session | None, event: VerifierInput, at_ms: int) -> Outcome:
-        outcome = verifier.handle(session, event, at_ms)
-        for request in outcome.identity_requests:
-            frame = frames.get(request.seq)
-            sample = identity.sample(request, frame.jpeg() if frame else None)
-            outcome = apply(outcome.session, sample, at_ms)
-        return outcome
+    def answer(request: IdentityRequest) -> IdentitySample:
+        frame = frames.get(request.seq)
+        return stage.sample(request, frame.jpeg() if frame else None)
 
+    core = InProcessVerifier(Verifier(settings or VerifierSettings(), keys), answer)
     origin_ms = now_ms() if origin_ms is None else origin_ms
     started = ChallengeService(keys).start(
         origin_ms, challenge=recording.challenge, session_id=recording.session_id
     )
-    outcome = apply(None, started, origin_ms)
+    outcome = core.apply(None, started, origin_ms)
     first_ms = recording.frames[0].captured_at_ms if recording.frames else 0
     received_ms = origin_ms
     for frame in recording.frames:
@@ -76,16 +73,9 @@ def replay_offline(
         source = SourceRef("offline", 0, frame.seq)
         result = process_frame(analyzer, frame.jpeg(), frame_headers(meta), received_ms, source, received_ms)
         if result.observation is not None:
-            outcome = apply(outcome.session, result.observation, received_ms)
-    if outcome.decision:
-        return outcome.decision
+            outcome = core.apply(outcome.session, result.observation, received_ms)
     last_seq = recording.frames[-1].seq if recording.frames else 0
-    outcome = apply(outcome.session, SessionEnded(recording.session_id, received_ms, last_seq), received_ms)
-    if outcome.decision is None:  # every frame missing or no frames: settle as silence would
-        settle_ms = max(verifier.silent_after_ms(outcome.session), outcome.session.expires_at_ms) + 1
-        outcome = apply(outcome.session, SessionTick(recording.session_id, settle_ms), settle_ms)
-    assert outcome.decision is not None
-    return outcome.decision
+    return core.finish(outcome, last_seq, received_ms)
 
 
 async def replay_streaming(

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from liveness.config import KafkaSettings
 from producers.challenge_service import ChallengePolicy, ChallengeService
 from producers.decision_watcher import DecisionWatcher
 from producers.publisher import SessionPublisher
 from producers.sources import encode_jpeg, image_folder_frames, video_frames, webcam_frames
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.events import Decision, FrameMeta, SessionEnded
 from schemas.tokens import TokenKeys

@@ -1,17 +1,21 @@
-"""Create, check and delete Kafka topics, and wait until a broker really serves requests."""
+"""Create, check and delete Kafka topics, and wait until a broker really serves requests.
+
+The topics a deployment needs are listed in ``runtime/topics.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 
+from runtime.settings import KafkaSettings
+from runtime.topics import VERIFIER_APP_ID, TopicSpec, topic_specs
 from schemas.errors import LivenessError
 
 # CreateTopics/DeleteTopics ask the broker to wait this long for the controller.
@@ -29,20 +33,6 @@ class TopicMismatchError(LivenessError):
     """
 
     reason_code = "TOPIC_MISMATCH"
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """What a topic must look like: name, partition count, topic-level config."""
-
-    name: str
-    partitions: int
-    config: Mapping[str, str] = field(default_factory=dict)
-    # Set on creation; on an existing topic a different value is reported, not refused (retention
-    # a deployment chose before the default existed).
-    advisory_config: Mapping[str, str] = field(default_factory=dict)
-    # aiokafka speaks CreateTopics v3, which cannot say "broker default" (-1), so it is explicit.
-    replication_factor: int = 1
 
 
 @asynccontextmanager
@@ -96,6 +86,14 @@ async def ensure_topics(
         return await _check_configs(admin, checked)
 
 
+async def create_topics(kafka: KafkaSettings, verifier_app_id: str = VERIFIER_APP_ID) -> list[str]:
+    """Create the missing topics and check the existing ones, with the deployment's SASL/SSL settings.
+
+    Returns the warnings about existing topics whose advisory settings differ (frames retention).
+    """
+    return await ensure_topics(kafka.bootstrap, topic_specs(kafka, verifier_app_id), kafka.client_options())
+
+
 async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> list[str]:
     """Existing topics' configs must be the spec's (CreateTime frames would let clients set the time)."""
     if not specs:
@@ -130,9 +128,9 @@ async def _check_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec])
 
 
 async def _check_partitions(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
-    described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+    counts = await _partition_counts(admin, [s.name for s in specs])
     for spec in specs:
-        found = len(described[spec.name]["partitions"])
+        found = counts[spec.name]
         if found != spec.partitions:
             raise TopicMismatchError(
                 f"topic {spec.name!r} exists with {found} partitions, {spec.partitions} wanted; "
@@ -179,3 +177,19 @@ async def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> str:
 async def _describe_cluster(bootstrap: str, request_timeout_ms: int) -> dict[str, Any]:
     async with _admin(bootstrap, request_timeout_ms=request_timeout_ms) as admin:
         return await admin.describe_cluster()
+
+
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, names: Sequence[str], timeout_s: float = 10.0
+) -> dict[str, int]:
+    """Partitions of each existing topic.
+
+    A topic created a moment ago (by a run just before this one) is described with no partitions
+    until the broker's metadata has caught up: asked again until every topic has some.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        counts = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(list(names))}
+        if all(counts.values()) or asyncio.get_running_loop().time() > deadline:
+            return counts
+        await asyncio.sleep(_PROBE_INTERVAL_S)

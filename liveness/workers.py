@@ -15,6 +15,8 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from runtime.settings import child_env
+
 
 class WorkerProcess:
     """One ``liveness <role>`` process with its own log file; ``stop`` is SIGTERM, then SIGKILL."""
@@ -29,7 +31,7 @@ class WorkerProcess:
         command = [sys.executable, "-m", "liveness.cli", self.role, *self.args]
         self.process = subprocess.Popen(
             command,
-            env={**os.environ, **self.env},
+            env=child_env(self.env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

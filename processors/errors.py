@@ -8,6 +8,7 @@ LivenessError (schemas.errors)
 from __future__ import annotations
 
 from schemas.errors import LivenessError
+from schemas.reasons import DeadLetterReason
 
 
 class CorruptFrameError(LivenessError):
@@ -19,4 +20,4 @@ class CorruptFrameError(LivenessError):
 class FrameTooLargeError(LivenessError):
     """The frame exceeds the byte or pixel limits; refused before any pixel is allocated."""
 
-    reason_code = "FRAME_TOO_LARGE"
+    reason_code = DeadLetterReason.FRAME_TOO_LARGE

@@ -7,8 +7,8 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer
 
-from liveness.config import KafkaSettings
 from producers.consumers import start_at_end
+from runtime.settings import KafkaSettings
 from schemas.codec import decode_decision
 from schemas.errors import SchemaError
 from schemas.events import Decision

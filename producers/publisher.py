@@ -8,14 +8,13 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
 
-from liveness.config import KafkaSettings
 from producers.challenge_service import ChallengeService
 from producers.recording import RecordedSession
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import encode, frame_headers
 from schemas.events import FrameMeta, SessionEnded, SessionStarted
-
-MAX_REQUEST_BYTES = 2 * 1024 * 1024  # matches the broker's message.max.bytes
+from schemas.limits import MAX_FRAME_RECORD_BYTES
 
 
 class SessionPublisher:
@@ -32,7 +31,7 @@ class SessionPublisher:
             enable_idempotence=True,
             linger_ms=linger_ms,
             max_batch_size=max_batch_bytes,
-            max_request_size=MAX_REQUEST_BYTES,
+            max_request_size=MAX_FRAME_RECORD_BYTES,  # the frames topic's max.message.bytes
         )
 
     async def start(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from liveness.config import KafkaSettings
+    from runtime.settings import KafkaSettings
 
 
 def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, Any]:

@@ -16,3 +16,6 @@ MAX_CAPTURED_AT_MS = 2**53 - 1
 # Frame sequence numbers fit a signed 32-bit integer (the gateway's wire format has 4 bytes).
 MAX_SEQ = 2**31 - 1
 MAX_ID_CHARS = 256
+# One frame record (JPEG bytes plus headers): the frames topic's ``max.message.bytes`` and the
+# publisher's largest request. The processor's and the gateway's own frame limits are below it.
+MAX_FRAME_RECORD_BYTES = 2 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Topic names of the pipeline; every session-keyed topic shares one partition count."""
+"""Topic names of the pipeline; their partition counts and configs are listed in ``runtime/topics.py``."""
 
 from __future__ import annotations
 
@@ -48,10 +48,3 @@ class Topics:
     @property
     def evidence(self) -> str:
         return self.prefix + EVIDENCE
-
-    def session_keyed(self) -> tuple[str, ...]:
-        """Topics that must be co-partitioned: the verifier joins them by session id."""
-        return (self.sessions, self.frames, self.observations, self.decisions, self.identity_requests)
-
-    def all(self) -> tuple[str, ...]:
-        return (*self.session_keyed(), self.dead_letters, self.evidence)

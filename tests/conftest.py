@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from liveness.broker import BrokerConfig, LocalBroker, free_ports, wait_until_ready
+from devtools.broker import BrokerConfig, LocalBroker, free_ports, wait_until_ready
 
 # A cold start takes ~3 s; the margin is for a first run that also downloads the jars
 # (not counted) and for a busy 2-core CI machine.

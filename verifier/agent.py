@@ -32,9 +32,10 @@ import faust
 import faust.streams
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from liveness import logs, metrics
-from liveness.config import KafkaSettings
+from runtime import logs, metrics
 from runtime.faust_app import common_app_options
+from runtime.settings import KafkaSettings
+from runtime.topics import VERIFIER_APP_ID, VERIFIER_TABLE_NAME, ticks_topic_name
 from schemas.clock import now_ms
 from schemas.codec import VerifierInput, decode_verifier_input, encode
 from schemas.errors import LivenessError, SchemaError
@@ -46,7 +47,6 @@ from verifier.session import Session, Verifier
 from verifier.settings import VerifierSettings
 
 log = logging.getLogger(__name__)
-TABLE_NAME = "sessions"
 TICK_RESEND_MS = 2_000
 # Open sessions kept decoded between batches, so an event or a tick does not decode the row again;
 # a session beyond this many is read from its row (a decoded session is a few tens of KB).
@@ -65,7 +65,7 @@ ROCKSDB_OPTIONS = {
 
 @dataclass(frozen=True)
 class VerifierWorkerSettings:
-    app_id: str = "liveness-verifier"
+    app_id: str = VERIFIER_APP_ID
     tick_interval_s: float = 1.0
     store: str = "rocksdb://"
     data_dir: str = "./data/verifier"
@@ -112,14 +112,6 @@ async def decided_in_tail(kafka: KafkaSettings, partitions: set[int], tail: int)
         return keys
     finally:
         await consumer.stop()
-
-
-def ticks_topic_name(kafka: KafkaSettings, app_id: str) -> str:
-    return f"{kafka.topic_prefix}{app_id}-ticks"
-
-
-def changelog_topic_name(app_id: str) -> str:
-    return f"{app_id}-{TABLE_NAME}-changelog"
 
 
 def _load(raw: bytes | None) -> Session | None:
@@ -206,14 +198,8 @@ class VerifierShell:
         self.cached[key] = session
 
     def _heard(self, session: Session | None) -> Session | None:
-        """A session as this worker may judge its silence.
-
-        While no worker owned it (crash, rebalance, recovery) its events were unread, not absent:
-        that time is not the client's silence, or a restart would settle every open session.
-        """
-        if session is not None and session.last_activity_ms < self.owning_since_ms:
-            session.last_activity_ms = self.owning_since_ms
-        return session
+        """A session as this worker may judge its silence (the core's rule, from its ownership time)."""
+        return self.core.heard_since(session, self.owning_since_ms)
 
     async def on_message(self, message: Any, now_ms: int) -> None:
         """One message as a batch of one."""
@@ -384,7 +370,7 @@ def make_verifier_app(
     ticks_name = ticks_topic_name(kafka, worker.app_id)
     inputs = app.topic(topics.sessions, topics.observations, ticks_name, key_type=bytes, value_type=bytes)
     table = app.Table(
-        TABLE_NAME,
+        VERIFIER_TABLE_NAME,
         default=None,
         partitions=kafka.partitions,
         key_type=bytes,

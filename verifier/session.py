@@ -14,7 +14,6 @@ trusted for a deadline.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -37,18 +36,13 @@ from schemas.reasons import Reason
 from schemas.tokens import TokenError, TokenKeys, verify_token
 from verifier import rows
 from verifier.challenges import Frame, Verdict, challenge_type
-from verifier.checks import persistent_shape_jump, shape_signature
+from verifier.framing import Framing
 from verifier.identity import IdentityTrack
+from verifier.session_checks import NoFace, SequenceGap, SessionCheck, session_checks
 from verifier.settings import VerifierSettings
 
 FACE, AREA, CHALLENGE, DECIDED = "face", "area", "challenge", "decided"
 IDENTITY = "identity"  # the challenge passed; the identity samples it asked for are not all in
-TOO_LARGE = "FRAME_TOO_LARGE"
-
-
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))  # fields() builds its tuple anew at every call
 
 
 @dataclass
@@ -67,8 +61,6 @@ class Session:
     frames_used: int = 0
     frames_ignored: int = 0
     missing_frames: int = 0
-    missed_faces: int = 0
-    consecutive_missed: int = 0
     first_received_ms: int | None = None
     first_captured_ms: int | None = None
     last_received_ms: int | None = None
@@ -76,13 +68,6 @@ class Session:
     phase_started_ms: int = 0
     reference: dict[str, Any] | None = None
     reference_ms: int = 0
-    last_face: dict[str, Any] | None = None
-    last_seq_used: int = -1
-    max_nose_jump: float = 0.0
-    max_scale_jump: float = 0.0
-    max_shape_jump: float = 0.0
-    recent_shapes: list[list[float]] = field(default_factory=list)  # the last frames' shape signatures
-    max_clock_drift_ms: int = 0
     area_problem: str = Reason.FACE_OUT_OF_AREA.value
     progress: dict[str, Any] = field(default_factory=dict)
     ended_last_seq: int | None = None
@@ -93,6 +78,9 @@ class Session:
     # The most frontal framed frames, [error_deg, seq, offset]: reference-image candidates (the
     # processor keeps the sharpest, processors/evidence.py).
     frontal: list[list[Any]] = field(default_factory=list)
+    # What the session checks (verifier/session_checks.py) remember, under keys of their own. The
+    # row stores them beside the fields above, as rows always have, so rows of either layout load.
+    check_state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def decided(self) -> bool:
@@ -100,15 +88,18 @@ class Session:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able snapshot; nested values are shared, not copied (it is serialised at once)."""
-        data = {name: getattr(self, name) for name in _field_names(Session)}
+        data = {name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
+        data.update(self.check_state)
         data["challenge"] = self.challenge.to_dict() if self.challenge else None
         data["pending"] = {str(seq): obs for seq, obs in self.pending.items()}
-        data["identity"] = {name: getattr(self.identity, name) for name in _field_names(IdentityTrack)}
+        data["identity"] = {name: getattr(self.identity, name) for name in _IDENTITY_FIELDS}
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
-        values = dict(data)
+        known = _FIELDS
+        values = {key: value for key, value in data.items() if key in known}
+        values["check_state"] = {key: value for key, value in data.items() if key not in known}
         values["challenge"] = Challenge.from_dict(data["challenge"]) if data.get("challenge") else None
         values["pending"] = {int(seq): obs for seq, obs in data.get("pending", {}).items()}
         values["identity"] = IdentityTrack(**data.get("identity", {}))
@@ -128,6 +119,12 @@ class Session:
         """Whether a table row is of a decided session, read from its tag (a plain JSON row is decoded)."""
         decided = rows.row_decided(row)
         return cls.from_row(row).decided if decided is None else decided
+
+
+_FIELDS = frozenset(f.name for f in fields(Session)) - {"check_state"}
+# In field order, computed once: ``fields()`` builds its tuple anew at every call.
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(Session) if f.name != "check_state")
+_IDENTITY_FIELDS = tuple(f.name for f in fields(IdentityTrack))
 
 
 @dataclass(frozen=True)
@@ -215,9 +212,19 @@ def _evidence(session: Session) -> Evidence | None:
 class Verifier:
     """The decision logic for all sessions: feed it events, it returns decisions."""
 
-    def __init__(self, settings: VerifierSettings | None = None, keys: TokenKeys | None = None) -> None:
+    def __init__(
+        self,
+        settings: VerifierSettings | None = None,
+        keys: TokenKeys | None = None,
+        checks: tuple[SessionCheck, ...] | None = None,
+    ) -> None:
         self.settings = settings or VerifierSettings()
         self.keys = keys
+        # Reported in this order; each frame goes to the units of the TIMES stage first.
+        self.checks = session_checks(self.settings) if checks is None else checks
+        self._per_frame = sorted(self.checks, key=lambda unit: unit.stage)
+        self._no_face = NoFace(self.settings.max_missed_faces, self.settings.max_consecutive_missed_faces)
+        self._gap = SequenceGap(self.settings.max_missing_frames)
 
     # ---- events -------------------------------------------------------------------------
 
@@ -382,6 +389,17 @@ class Verifier:
         wait_s = self.settings.ended_wait_s if ended else self.settings.idle_timeout_s
         return last_heard_ms + int(wait_s * 1000)
 
+    @staticmethod
+    def heard_since(session: Session | None, owned_since_ms: int) -> Session | None:
+        """The session as a verifier that has heard its events since ``owned_since_ms`` may judge its silence.
+
+        While no worker owned it (a crash, a rebalance, a recovery) its events were unread, not
+        absent: that time is not the client's silence, or a restart would settle every open session.
+        """
+        if session is not None and session.last_activity_ms < owned_since_ms:
+            session.last_activity_ms = owned_since_ms
+        return session
+
     def orphaned(self, session: Session, now_ms: int) -> bool:
         """Observations with no session start for longer than the idle timeout: never started."""
         return (
@@ -408,10 +426,7 @@ class Verifier:
             session.missing_frames += lowest - session.next_seq
             session.next_seq = lowest
             if session.missing_frames > s.max_missing_frames:
-                check = Check(
-                    "missing_frames", float(session.missing_frames), float(s.max_missing_frames), False
-                )
-                return self._decide(session, Verdict(Reason.SEQUENCE_GAP, [check]), now_ms)
+                return self._decide(session, self._gap.verdict(session), now_ms)
         if session.decided or session.phase == IDENTITY:
             return Outcome(session)
         complete = session.ended_last_seq is not None and session.next_seq > session.ended_last_seq
@@ -422,18 +437,19 @@ class Verifier:
     # ---- one frame, in order ------------------------------------------------------------
 
     def _apply(self, session: Session, obs: Observation, now_ms: int) -> Outcome:
-        verdict = self._frame_limits(session, obs) or self._face_count(session, obs)
-        if verdict:
-            return self._decide(session, verdict, now_ms)
-        if len(obs.faces) != 1:
-            return Outcome(session)
         assert session.challenge is not None
-        sx = session.challenge.image_width / obs.image_width
-        sy = session.challenge.image_height / obs.image_height
-        face = _scaled(obs.faces[0], sx, sy)
-        verdict = self._continuity(session, face, obs.seq)
-        if verdict:
-            return self._decide(session, verdict, now_ms)
+        self._count(session, obs)
+        face = None
+        if len(obs.faces) == 1:
+            sx = session.challenge.image_width / obs.image_width
+            sy = session.challenge.image_height / obs.image_height
+            face = _scaled(obs.faces[0], sx, sy)
+        for unit in self._per_frame:
+            verdict = unit.observe(session, obs, face)
+            if verdict:
+                return self._decide(session, verdict, now_ms)
+        if face is None:
+            return Outcome(session)
         frame = Frame(face, obs.received_at_ms, obs.seq, obs.frame_offset)
         verdict = self._advance(session, frame)
         if session.reference is not None:  # framed: this frame may be the last audit frame
@@ -446,92 +462,14 @@ class Verifier:
             return self._passed(session, verdict, frame, now_ms)
         return self._decide(session, verdict, now_ms) if verdict else Outcome(session)
 
-    def _frame_limits(self, session: Session, obs: Observation) -> Verdict | None:
-        s = self.settings
+    @staticmethod
+    def _count(session: Session, obs: Observation) -> None:
+        """Note a frame in order: the count, and the server and client times of the first and last."""
         session.frames_used += 1
         if session.first_received_ms is None:
             session.first_received_ms, session.first_captured_ms = obs.received_at_ms, obs.captured_at_ms
             session.phase_started_ms = obs.received_at_ms
-            if obs.received_at_ms > session.expires_at_ms:
-                return Verdict(Reason.EXPIRED, [Check("started_before_expiry", 0.0, 1.0, False)])
         session.last_received_ms = obs.received_at_ms
-        if session.frames_used > s.max_frames:
-            return Verdict(
-                Reason.LIMIT_EXCEEDED,
-                [Check("frames", float(session.frames_used), float(s.max_frames), False)],
-            )
-        elapsed_s = (obs.received_at_ms - session.first_received_ms) / 1000
-        if elapsed_s > s.max_session_s:
-            return Verdict(
-                Reason.LIMIT_EXCEEDED, [Check("session_s", round(elapsed_s, 3), s.max_session_s, False)]
-            )
-        if obs.error == TOO_LARGE:
-            return Verdict(Reason.LIMIT_EXCEEDED, [Check("frame_size", None, None, False)])
-        return self._clock(session, obs)
-
-    def _clock(self, session: Session, obs: Observation) -> Verdict | None:
-        s = self.settings
-        assert session.first_captured_ms is not None and session.first_received_ms is not None
-        offset = abs(obs.captured_at_ms - obs.received_at_ms)
-        drift = abs(
-            (obs.captured_at_ms - session.first_captured_ms)
-            - (obs.received_at_ms - session.first_received_ms)
-        )
-        session.max_clock_drift_ms = max(session.max_clock_drift_ms, drift)
-        if offset > s.max_clock_offset_ms:
-            return Verdict(
-                Reason.CLOCK_SKEW,
-                [Check("clock_offset_ms", float(offset), float(s.max_clock_offset_ms), False)],
-            )
-        if drift > s.max_clock_drift_ms:
-            return Verdict(
-                Reason.CLOCK_SKEW, [Check("clock_drift_ms", float(drift), float(s.max_clock_drift_ms), False)]
-            )
-        return None
-
-    def _face_count(self, session: Session, obs: Observation) -> Verdict | None:
-        s = self.settings
-        if obs.error is not None:  # an undecodable frame counts as a missing one
-            session.missing_frames += 1
-            if session.missing_frames > s.max_missing_frames:
-                return Verdict(Reason.SEQUENCE_GAP, [self._missing_check(session)])
-            return None
-        if len(obs.faces) > 1:
-            return Verdict(Reason.MULTIPLE_FACES, [Check("faces", float(len(obs.faces)), 1.0, False)])
-        if not obs.faces:
-            session.missed_faces += 1
-            session.consecutive_missed += 1
-            if (
-                session.missed_faces > s.max_missed_faces
-                or session.consecutive_missed > s.max_consecutive_missed_faces
-            ):
-                return Verdict(Reason.NO_FACE, [self._missed_check(session)])
-            return None
-        session.consecutive_missed = 0
-        return None
-
-    def _continuity(self, session: Session, face: Face, seq: int) -> Verdict | None:
-        """A head cannot jump: bound the nose's and the face's change per frame step."""
-        s = self.settings
-        previous = _face_from(session.last_face) if session.last_face else None
-        steps = max(1, seq - session.last_seq_used)
-        session.last_face, session.last_seq_used = face.to_dict(), seq
-        shape = self._shape_jump(session, face)
-        if previous is None:
-            return None
-        width = max(previous.box.width, 1.0)
-        jump = (
-            ((face.nose[0] - previous.nose[0]) ** 2 + (face.nose[1] - previous.nose[1]) ** 2) ** 0.5
-            / width
-            / steps
-        )
-        scale = abs(face.box.width / width - 1.0) / steps
-        session.max_nose_jump = max(session.max_nose_jump, jump)
-        session.max_scale_jump = max(session.max_scale_jump, scale)
-        session.max_shape_jump = max(session.max_shape_jump, shape)
-        if jump > s.max_nose_jump or scale > s.max_scale_jump or shape > s.max_shape_jump:
-            return Verdict(Reason.DISCONTINUITY, self._continuity_checks(session))
-        return None
 
     def _passed(self, session: Session, verdict: Verdict, frame: Frame, now_ms: int) -> Outcome:
         """The challenge is met: decide once the identity samples are in, else wait for them."""
@@ -554,39 +492,31 @@ class Verifier:
         reason = Reason.PASSED if all(c.passed for c in identity) else Reason.IDENTITY_CHANGED
         return self._decide(session, Verdict(reason, [*checks, *identity]), now_ms)
 
-    @staticmethod
-    def _shape_jump(session: Session, face: Face) -> float:
-        session.recent_shapes = [*session.recent_shapes[-3:], shape_signature(face)]
-        return persistent_shape_jump(session.recent_shapes) if len(session.recent_shapes) == 4 else 0.0
-
     def _advance(self, session: Session, frame: Frame) -> Verdict | None:
         s = self.settings
         assert session.challenge is not None
-        area = session.challenge.area
         if session.phase == FACE:
             session.phase, session.phase_started_ms = AREA, frame.received_at_ms
         if session.phase == AREA:
-            return self._framing(session, frame, area)
+            return self._framing(session, frame)
         plugin = challenge_type(session.challenge.type)
         elapsed_s = (frame.received_at_ms - session.phase_started_ms) / 1000
         if elapsed_s > plugin.time_limit_s(session.challenge, s):
             return self._incomplete(session)
-        if not area.widened(s.area_tolerance).contains_box(frame.face.box):
+        if not Framing.of(session.challenge, s).stays(frame.face.box):
             return Verdict(Reason.FACE_OUT_OF_AREA, [Check("face_in_area", 0.0, 1.0, False)])
         assert session.reference is not None
         reference = Frame(_face_from(session.reference), session.reference_ms)
         return plugin.step(session.progress, session.challenge, reference, frame, s)
 
-    def _framing(self, session: Session, frame: Frame, area: Box) -> Verdict | None:
+    def _framing(self, session: Session, frame: Frame) -> Verdict | None:
         s = self.settings
         assert session.challenge is not None
         if (frame.received_at_ms - session.phase_started_ms) / 1000 > s.area_timeout_s:
             return Verdict(Reason(session.area_problem), [Check("face_in_area", 0.0, 1.0, False)])
-        if not area.contains_box(frame.face.box):
-            session.area_problem = Reason.FACE_OUT_OF_AREA.value
-            return None
-        if frame.face.box.area < s.min_face_fill * area.area:
-            session.area_problem = Reason.FACE_TOO_SMALL.value
+        problem = Framing.of(session.challenge, s).problem(frame.face.box)
+        if problem is not None:
+            session.area_problem = problem.value
             return None
         session.phase, session.phase_started_ms = CHALLENGE, frame.received_at_ms
         session.reference, session.reference_ms = frame.face.to_dict(), frame.received_at_ms
@@ -597,8 +527,8 @@ class Verifier:
     def _incomplete(self, session: Session) -> Verdict:
         """The verdict when frames ran out, time ran out or the client ended before the challenge was done."""
         if session.phase in (FACE, AREA):
-            if session.phase == FACE or session.last_face is None:
-                return Verdict(Reason.NO_FACE, [self._missed_check(session)])
+            if session.phase == FACE:  # no frame had one face: AREA begins with the first that did
+                return self._no_face.verdict(session)
             return Verdict(Reason(session.area_problem), [Check("face_in_area", 0.0, 1.0, False)])
         assert session.challenge is not None and session.reference is not None
         reference = Frame(_face_from(session.reference), session.reference_ms)
@@ -614,8 +544,10 @@ class Verifier:
         session.phase, session.reason = DECIDED, verdict.reason.value
         evidence = _evidence(session)
         session.pending.clear()
-        session.progress, session.reference, session.last_face = {}, None, None
-        session.recent_shapes = []
+        session.progress, session.reference = {}, None
+        for unit in self.checks:
+            for key in unit.transient:
+                session.check_state.pop(key, None)
         reference_embedding = _reference_embedding(session)
         session.identity.embeddings, session.identity.awaiting = {}, None  # decided rows stay forever
         decision = Decision(
@@ -636,59 +568,4 @@ class Verifier:
         return Outcome(session, decision)
 
     def _session_checks(self, session: Session) -> list[Check]:
-        s = self.settings
-        return [
-            self._missed_check(session),
-            self._missing_check(session),
-            *self._continuity_checks(session),
-            *session.identity.checks(s.max_identity_distance)[: 1 if session.identity.embeddings else 0],
-            Check(
-                "clock_drift_ms",
-                float(session.max_clock_drift_ms),
-                float(s.max_clock_drift_ms),
-                session.max_clock_drift_ms <= s.max_clock_drift_ms,
-            ),
-        ]
-
-    def _missed_check(self, session: Session) -> Check:
-        s = self.settings
-        return Check(
-            "frames_without_face",
-            float(session.missed_faces),
-            float(s.max_missed_faces),
-            session.missed_faces <= s.max_missed_faces
-            and session.consecutive_missed <= s.max_consecutive_missed_faces
-            and session.frames_used > session.missed_faces,
-        )
-
-    def _missing_check(self, session: Session) -> Check:
-        s = self.settings
-        return Check(
-            "missing_frames",
-            float(session.missing_frames),
-            float(s.max_missing_frames),
-            session.missing_frames <= s.max_missing_frames,
-        )
-
-    def _continuity_checks(self, session: Session) -> list[Check]:
-        s = self.settings
-        return [
-            Check(
-                "max_nose_jump",
-                round(session.max_nose_jump, 4),
-                s.max_nose_jump,
-                session.max_nose_jump <= s.max_nose_jump,
-            ),
-            Check(
-                "max_scale_jump",
-                round(session.max_scale_jump, 4),
-                s.max_scale_jump,
-                session.max_scale_jump <= s.max_scale_jump,
-            ),
-            Check(
-                "max_shape_jump",
-                round(session.max_shape_jump, 4),
-                s.max_shape_jump,
-                session.max_shape_jump <= s.max_shape_jump,
-            ),
-        ]
+        return [check for unit in self.checks for check in unit.checks(session)]

@@ -14,6 +14,8 @@ class VerifierSettings:
     area_tolerance: float = 0.05  # the face may leave the area box by 5% per side once framed
     nose_tolerance: float = 0.35  # the sample widened the nose box by 55% per side
     target_hold_frames: int = 3  # consecutive frames the nose rests in the widened box (~0.3 s)
+    # False: a rest is never complete, so a nose challenge runs to its timeout (verifier/framing.py).
+    judge_rests: bool = True
     area_timeout_s: float = 10.0
     challenge_timeout_s: float = 10.0
     # Nose sequence: each target gets this long on average (the whole challenge: steps x this).

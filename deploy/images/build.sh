@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build liveness-stream's images, one per role, with Docker's legacy builder and no registry:
-#   deploy/images/build.sh [base] [processor] [verifier] [gateway] [kafka]     (default: all)
+#   deploy/images/build.sh [base] [processor] [verifier] [gateway] [kafka] [prometheus]  (default: all)
 # base:      liveness-base:bookworm, a Debian bookworm minbase made with debootstrap from the
 #            machine's configured Debian mirror (read from apt's sources, or $DEBIAN_MIRROR)
 #            with python3.11 and python3.11-venv; skipped when the image exists.
 # roles:     a wheelhouse built here with pip (the role's extra; the processor's mediapipe without
 #            its requirements), installed in the image with --no-index: nothing is fetched in the build.
 # kafka:     the Maven jars of deploy/kafka/pom.xml on Debian's openjdk-17-jre-headless.
+# prometheus: Debian's prometheus package (deploy/compose.yaml mounts its configuration).
 # Needs a running Docker daemon, debootstrap (for the base), Maven (for the jars) and Python 3.11.
 # Optional: $LIVENESS_EXTRA_CA, a CA file apt in the base needs to reach an https mirror (used only if set).
 set -euo pipefail
@@ -43,19 +44,30 @@ build_base() {
   docker build -q -f "$HERE/Dockerfile.base" --build-arg MINBASE="$BASE-minbase" -t "$BASE" "$OUT/base"
 }
 
-wheelhouse() {  # $1: role = the extra
+wheelhouse() {  # $1: role = the extra; its extension modules stripped here (binutils' strip)
   local dir=$OUT/$1
   rm -rf "$dir" && mkdir -p "$dir/wheels"
   "$PY" -m pip wheel -q --wheel-dir "$dir/wheels" "$ROOT[$1]"
   if [ "$1" = processor ]; then
     "$PY" -m pip download -q --no-deps --dest "$dir/wheels" mediapipe==0.10.21
   fi
+  "$PY" "$HERE/strip_wheels.py" "$dir/wheels"
+}
+
+# The modules a role's worker imports at start: imported once in the image build, which compiles
+# what they load of the big libraries (Dockerfile.python) and fails the build if one cannot load.
+warm_modules() {  # $1: role
+  case $1 in
+    processor) echo "liveness.cli processors.agent processors.identity" ;;
+    verifier) echo "liveness.cli verifier.agent" ;;
+    gateway) echo "liveness.cli producers.gateway.server" ;;
+  esac
 }
 
 build_role() {  # $1: processor | verifier | gateway
   wheelhouse "$1"
   docker build -q -f "$HERE/Dockerfile.python" --build-arg BASE="$BASE" --build-arg EXTRA="$1" \
-    -t "liveness-$1:$TAG" "$OUT/$1"
+    --build-arg WARM="$(warm_modules "$1")" -t "liveness-$1:$TAG" "$OUT/$1"
 }
 
 build_kafka() {
@@ -67,15 +79,22 @@ build_kafka() {
   docker build -q -f "$HERE/Dockerfile.kafka" --build-arg BASE="$BASE" -t "liveness-kafka:$TAG" "$dir"
 }
 
+build_prometheus() {
+  local dir=$OUT/prometheus
+  rm -rf "$dir" && mkdir -p "$dir"
+  docker build -q -f "$HERE/Dockerfile.prometheus" --build-arg BASE="$BASE" -t "liveness-prometheus:$TAG" "$dir"
+}
+
 mkdir -p "$OUT"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(base processor verifier gateway kafka)
+[ ${#targets[@]} -gt 0 ] || targets=(base processor verifier gateway kafka prometheus)
 for target in "${targets[@]}"; do
   start=$(date +%s)
   case $target in
     base) build_base ;;
     processor | verifier | gateway) build_base; build_role "$target" ;;
     kafka) build_base; build_kafka ;;
+    prometheus) build_base; build_prometheus ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   image=$([ "$target" = base ] && echo "$BASE" || echo "liveness-$target:$TAG")

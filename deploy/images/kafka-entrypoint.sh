@@ -2,21 +2,31 @@
 # Render server.properties from KAFKA_* variables, format the storage once, run the broker.
 #   KAFKA_NODE_ID (1), KAFKA_VOTERS (1@localhost:9093), KAFKA_CLUSTER_ID (required to format),
 #   KAFKA_ADVERTISED (localhost:9092), KAFKA_REPLICAS (1: replicas of Kafka's own topics),
-#   KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093)
+#   KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
+#   KAFKA_EXTERNAL (unset): host:port of a second listener for clients outside the container
+#   network (e.g. 127.0.0.1:29092 published by Docker); it listens on that port.
 set -eu
 DATA=/var/lib/kafka
 NODE_ID=${KAFKA_NODE_ID:-1}
 REPLICAS=${KAFKA_REPLICAS:-1}
 MIN_ISR=$(( REPLICAS > 1 ? 2 : 1 ))
+LISTENERS="PLAINTEXT://0.0.0.0:${KAFKA_PORT:-9092},CONTROLLER://0.0.0.0:${KAFKA_CONTROLLER_PORT:-9093}"
+ADVERTISED="PLAINTEXT://${KAFKA_ADVERTISED:-localhost:9092}"
+PROTOCOLS="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+if [ -n "${KAFKA_EXTERNAL:-}" ]; then
+  LISTENERS="$LISTENERS,EXTERNAL://0.0.0.0:${KAFKA_EXTERNAL##*:}"
+  ADVERTISED="$ADVERTISED,EXTERNAL://$KAFKA_EXTERNAL"
+  PROTOCOLS="$PROTOCOLS,EXTERNAL:PLAINTEXT"
+fi
 cat > "$DATA/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$NODE_ID
 controller.quorum.voters=${KAFKA_VOTERS:-1@localhost:9093}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://0.0.0.0:${KAFKA_PORT:-9092},CONTROLLER://0.0.0.0:${KAFKA_CONTROLLER_PORT:-9093}
-advertised.listeners=PLAINTEXT://${KAFKA_ADVERTISED:-localhost:9092}
+listeners=$LISTENERS
+advertised.listeners=$ADVERTISED
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$PROTOCOLS
 log.dirs=$DATA/kraft-logs
 offsets.topic.replication.factor=$REPLICAS
 transaction.state.log.replication.factor=$REPLICAS

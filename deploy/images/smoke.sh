@@ -2,6 +2,7 @@
 # Start the pipeline from the images (host network, plain `docker run`), time each container's
 # cold start to ready, decide the recorded sessions given as arguments, remove the containers.
 #   deploy/images/smoke.sh SESSION_DIR...        (e.g. recordings from `liveness generate`)
+# The first session's first frame must show a face: the processor image embeds it (processor_check.py).
 # Ports: $LIVENESS_SMOKE_PORT (62300) and the next few; the host's `liveness` replays the sessions.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,7 +44,7 @@ OPTS=(-e KAFKA_CLUSTER_ID="$CLUSTER_ID" -e KAFKA_PORT="$PORT" -e KAFKA_CONTROLLE
   -e KAFKA_ADVERTISED="127.0.0.1:$PORT" -e KAFKA_VOTERS="1@127.0.0.1:$((PORT + 1))")
 start kafka "liveness-kafka:$TAG"
 docker run --rm --network host -e LIVENESS_BOOTSTRAP -e LIVENESS_PARTITIONS --entrypoint python3.11 \
-  "liveness-verifier:$TAG" -c "from liveness.broker import wait_until_ready; wait_until_ready('127.0.0.1:$PORT', 120)"
+  "liveness-verifier:$TAG" -c "from devtools.broker import wait_until_ready; wait_until_ready('127.0.0.1:$PORT', 120)"
 echo "kafka ready in $(( $(now_ms) - t )) ms"
 docker run --rm --network host -e LIVENESS_BOOTSTRAP -e LIVENESS_PARTITIONS "liveness-verifier:$TAG" topics >/dev/null
 
@@ -51,6 +52,9 @@ t=$(now_ms); OPTS=(-e LIVENESS_METRICS_PORT=$((PORT + 10))); start verifier "liv
 ready_after verifier "$t" "http://127.0.0.1:$((PORT + 10))/healthz"
 t=$(now_ms); OPTS=(-e LIVENESS_METRICS_PORT=$((PORT + 11))); start processor "liveness-processor:$TAG" processor
 ready_after processor "$t" "http://127.0.0.1:$((PORT + 11))/healthz"
+# FaceMesh and the identity embedding in the processor image, on the first session's first frame.
+docker run --rm -i -v "$(cd "$1/frames" && pwd)":/frames:ro --entrypoint python3.11 "liveness-processor:$TAG" \
+  - "/frames/$(ls "$1/frames" | head -1)" <"$ROOT/deploy/images/processor_check.py"
 t=$(now_ms); OPTS=(); start gateway "liveness-gateway:$TAG" gateway --host 127.0.0.1 --port $((PORT + 20))
 ready_after gateway "$t" "http://127.0.0.1:$((PORT + 20))/healthz"
 

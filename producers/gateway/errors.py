@@ -24,6 +24,7 @@ Close codes 4000 + an HTTP status read the same way as that status; 1013 and
 from __future__ import annotations
 
 from schemas.errors import LivenessError
+from schemas.reasons import DeadLetterReason
 
 # RFC 6455 limits a close frame's reason to 123 bytes of UTF-8.
 MAX_CLOSE_REASON_BYTES = 123
@@ -68,7 +69,8 @@ class SessionExpired(Refusal):
 
 
 class FrameTooLarge(Refusal):
-    reason_code = "FRAME_TOO_LARGE"
+    # The code the processor gives a frame over its own limit: one name for one refusal.
+    reason_code = DeadLetterReason.FRAME_TOO_LARGE
     close_code = 4413
 
 

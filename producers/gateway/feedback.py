@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.events import Box, Challenge, Decision, Face, Observation
+from schemas.reasons import Reason
+from verifier.framing import Framing, nose_targets
 from verifier.settings import VerifierSettings
 
 # Hint codes; the web client turns each into a short sentence.
@@ -29,11 +31,11 @@ class FeedbackTracker:
 
     def __init__(self, challenge: Challenge, settings: VerifierSettings | None = None) -> None:
         self.challenge = challenge
-        self.settings = settings or VerifierSettings()
+        self.framing = Framing.of(challenge, settings or VerifierSettings())
         self.framed = False  # once framed, the verifier lets the face drift by its area tolerance
         # The target the nose is asked for now, and for how many frames it has rested there: a
         # sequence moves on to its next target once the nose rested as long as the verifier asks.
-        self.targets = challenge.targets or ((challenge.nose,) if challenge.nose else ())
+        self.targets = nose_targets(challenge)
         self.step, self.held = 0, 0
 
     def observation(self, obs: Observation) -> dict[str, Any]:
@@ -56,21 +58,22 @@ class FeedbackTracker:
         return {**message, **self._framing(*face)}
 
     def _framing(self, box: Box, nose: tuple[float, float]) -> dict[str, Any]:
-        area, s = self.challenge.area, self.settings
-        fill = box.area / area.area
-        in_area = (area.widened(s.area_tolerance) if self.framed else area).contains_box(box)
+        framing = self.framing
+        fill = framing.fill(box)
+        problem = None if self.framed else framing.problem(box)
+        in_area = framing.stays(box) if self.framed else problem is not Reason.FACE_OUT_OF_AREA
         facts: dict[str, Any] = {"in_area": in_area, "fill": round(fill, 3)}
         if not in_area:
             return {**facts, "hint": MOVE_BACK if fill > 1.0 else CENTRE_FACE}
-        if not self.framed and fill < s.min_face_fill:
+        if problem is Reason.FACE_TOO_SMALL:
             return {**facts, "hint": MOVE_CLOSER}
         self.framed = True
         if not self.targets:
             return {**facts, "hint": FOLLOW_CHALLENGE}
-        in_target = self.targets[self.step].widened(s.nose_tolerance).contains_point(*nose)
+        in_target = framing.in_target(self.targets[self.step], nose)
         progress = {"step": self.step, "steps": len(self.targets), "nose_in_target": in_target}
         self.held = self.held + 1 if in_target else 0
-        if self.held >= s.target_hold_frames and self.step + 1 < len(self.targets):
+        if framing.rested(self.held) and self.step + 1 < len(self.targets):
             self.step, self.held = self.step + 1, 0
         return {**facts, **progress, "hint": HOLD_STILL if in_target else NOSE_TO_TARGET}
 

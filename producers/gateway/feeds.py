@@ -15,10 +15,10 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from liveness.config import KafkaSettings
 from producers.consumers import start_at_end
 from producers.gateway.attempts import AttemptLedger
 from producers.gateway.registry import DecisionCache
+from runtime.settings import KafkaSettings
 from schemas.codec import decode_decision, decode_observation, decode_session_event
 from schemas.errors import SchemaError
 from schemas.events import Decision, Observation, SessionStarted

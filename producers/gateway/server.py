@@ -29,10 +29,8 @@ from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
 from aiokafka.errors import KafkaError
 
-from liveness import logs, metrics
-from liveness.config import KafkaSettings
-from liveness.evidence import read_session_evidence
 from producers.challenge_service import ChallengePolicy, ChallengeService
+from producers.evidence_reader import read_session_evidence
 from producers.gateway import logsafe
 from producers.gateway.admission import CreationLimiter, StreamSlots, address_key
 from producers.gateway.attempts import AttemptLedger, client_ref
@@ -61,6 +59,8 @@ from producers.gateway.registry import DecisionCache, GatewaySession, SessionReg
 from producers.gateway.settings import GatewayLimits, GatewaySettings
 from producers.gateway.tenants import DEMO_TENANT, user_ref_digest
 from producers.publisher import SessionPublisher, now_ms
+from runtime import logs, metrics
+from runtime.settings import KafkaSettings
 from schemas.events import Challenge, Decision, Evidence, FrameMeta, SessionEnded
 from schemas.signatures import public_jwks
 from schemas.tokens import TokenKeys

@@ -19,10 +19,10 @@ import numpy as np
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
+from devtools.broker import free_ports
+from devtools.media import astronaut_path, default_cache_dir
+from devtools.stack import Stack
 from evaluation.scene import ASTRONAUT_PERSON, FacePhoto, place
-from liveness.broker import free_ports
-from liveness.media import astronaut_path, default_cache_dir
-from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.attempts import AttemptPolicy

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from liveness.config import KafkaSettings
-from liveness.stack import Stack
+from devtools.stack import Stack
 from processors.landmarks import FaceAnalyzer
+from runtime.settings import KafkaSettings
 
 
 @pytest.fixture(scope="session")

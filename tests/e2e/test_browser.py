@@ -33,11 +33,11 @@ from browser_helpers import (
 )
 from playwright.async_api import Page
 
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from evaluation.scene import load_face_photos
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.media import fetch_media
 from liveness.replay import replay_offline
-from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.recording import RecordedSession, write_session
 from schemas.events import Challenge

@@ -31,8 +31,8 @@ from browser_helpers import (
 )
 from playwright.async_api import Page, WebSocketRoute
 
-from liveness.broker import free_ports
-from liveness.stack import Stack
+from devtools.broker import free_ports
+from devtools.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 

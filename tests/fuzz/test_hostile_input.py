@@ -24,16 +24,16 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hostile import Junk, bad_frame_headers, frame_headers_for, jpeg, junk_events, junk_frame_payloads
 
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.config import KafkaSettings
-from liveness.media import fetch_media
 from liveness.replay import replay_offline
-from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengeService
 from producers.decision_watcher import DecisionWatcher
 from producers.publisher import SessionPublisher, publish_recording
 from producers.recording import RecordedSession, write_session
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import decode_dead_letter, encode
 from schemas.events import DeadLetter, Decision, Observation, SessionEnded

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from liveness.config import KafkaSettings
-from liveness.stack import Stack
+from devtools.stack import Stack
+from runtime.settings import KafkaSettings
 
 ReadTopic = Callable[[str, int, float], Awaitable[list]]
 

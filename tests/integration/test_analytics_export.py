@@ -18,8 +18,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from liveness import analytics
-from liveness.config import KafkaSettings
-from liveness.topics_admin import TopicSpec, delete_topics, ensure_topics
+from liveness.topics_admin import delete_topics, ensure_topics
+from runtime.settings import KafkaSettings
+from runtime.topics import TopicSpec
 from schemas.codec import encode
 from schemas.events import Check, Decision
 

@@ -24,11 +24,10 @@ import pytest
 from aiohttp import ClientSession, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.config import KafkaSettings
-from liveness.media import fetch_media
 from liveness.replay import replay_offline
-from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.attempts import AttemptPolicy
@@ -36,6 +35,7 @@ from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import ChallengeSource, make_app
 from producers.gateway.settings import GatewayLimits, GatewaySettings
 from producers.recording import RecordedSession, write_session
+from runtime.settings import KafkaSettings
 from schemas.events import Challenge
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from liveness.broker import BrokerConfig, BrokerStartError, LocalBroker, free_ports
-from liveness.topics_admin import TopicMismatchError, TopicSpec, delete_topics, ensure_topics
+from devtools.broker import BrokerConfig, BrokerStartError, LocalBroker, free_ports
+from liveness.topics_admin import TopicMismatchError, delete_topics, ensure_topics
+from runtime.topics import TopicSpec
 
 # Every await on the broker is bounded, so a broken broker fails a test instead of hanging CI.
 _TEST_TIMEOUT_S = 60

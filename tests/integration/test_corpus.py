@@ -19,13 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from decision_table import compare, decision_entry, result_entry
 
+from devtools.media import fetch_media
 from evaluation.evaluate import corpus_sessions, evaluate_offline
 from evaluation.generator import ALL_SPECIES, generate_corpus
 from evaluation.metrics import SessionResult
 from evaluation.offline import ObservedRecording, judge
 from evaluation.species import Studio
-from liveness.media import fetch_media
 from liveness.replay import shared_identity_model
 from processors.identity import IdentityStage
 from processors.landmarks import FaceAnalyzer
@@ -150,6 +151,12 @@ def test_corpus_genuine_sessions_take_at_most_six_seconds_median(results: list[S
     assert times and times[len(times) // 2] <= 6.0, times
 
 
+def test_corpus_decisions_match_the_stored_table(results: list[SessionResult]) -> None:
+    now = {r.session_id: result_entry(r) for r in results}
+
+    assert not compare("nose_sequence", now)
+
+
 def test_corpus_covers_every_species_and_many_faces(results: list[SessionResult]) -> None:
     people = {person for r in results for person in r.person.split("+")}
 
@@ -182,17 +189,20 @@ def _failing(decision: Decision) -> str:
     )
 
 
+Legacy = tuple[int, list[Change], list[Change], dict[str, Decision]]
+
+
 @pytest.fixture(scope="module")
-def legacy_changes(
-    media: object, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[int, list[Change], list[Change]]:
+def legacy_changes(media: object, tmp_path_factory: pytest.TempPathFactory) -> Legacy:
     """Every legacy session judged before the revised thresholds, without and with the new checks.
 
     All three judgements share the recording's observations and embeddings. Returns the
-    count, the decisions the revised thresholds changed and those the new checks changed.
+    count, the decisions the revised thresholds changed, those the new checks changed, and
+    every decision with today's settings.
     """
     out = tmp_path_factory.mktemp("legacy")
     revised, changes, count = [], [], 0
+    decisions: dict[str, Decision] = {}
     with FaceAnalyzer() as analyzer:
         studio = Studio.open(media, analyzer, "nose")  # type: ignore[arg-type]
         report = generate_corpus(out, LEGACY_COUNTS, SEED, studio, kind="nose")
@@ -207,17 +217,16 @@ def legacy_changes(
             before = judge(observed, WITHOUT_NEW_CHECKS, challenge=recording.challenge).decision
             after = judge(observed, VerifierSettings(), challenge=recording.challenge).decision
             count += 1
+            decisions[recording.session_id] = after
             if (earlier.outcome, earlier.reason) != (before.outcome, before.reason):
                 revised.append(Change(recording.session_id, species, earlier, before))
             if (before.outcome, before.reason) != (after.outcome, after.reason):
                 changes.append(Change(recording.session_id, species, before, after))
-    return count, revised, changes
+    return count, revised, changes, decisions
 
 
-def test_legacy_nose_recordings_change_only_for_the_new_checks(
-    legacy_changes: tuple[int, list[Change], list[Change]],
-) -> None:
-    count, _, changes = legacy_changes
+def test_legacy_nose_recordings_change_only_for_the_new_checks(legacy_changes: Legacy) -> None:
+    count, _, changes, _ = legacy_changes
     print(f"\n{len(changes)} of {count} legacy single-target decisions changed with the new checks:")
     for change in changes:
         print("  " + change.why())
@@ -226,10 +235,8 @@ def test_legacy_nose_recordings_change_only_for_the_new_checks(
     assert all(change.after.reason in NEW_CHECKS for change in changes), [c.why() for c in changes]
 
 
-def test_legacy_nose_recordings_change_only_where_a_revised_threshold_decided(
-    legacy_changes: tuple[int, list[Change], list[Change]],
-) -> None:
-    _, revised, _ = legacy_changes
+def test_legacy_nose_recordings_change_only_where_a_revised_threshold_decided(legacy_changes: Legacy) -> None:
+    _, revised, _, _ = legacy_changes
     print(f"\n{len(revised)} legacy decisions changed with the revised thresholds {REVISED}:")
     for change in revised:
         print("  " + change.why())
@@ -238,3 +245,9 @@ def test_legacy_nose_recordings_change_only_where_a_revised_threshold_decided(
         return any(c.name in REVISED and not c.passed for c in decision.checks)
 
     assert all(decided_by_revised(c.before) for c in revised), [c.why() for c in revised]
+
+
+def test_legacy_nose_decisions_match_the_stored_table(legacy_changes: Legacy) -> None:
+    now = {sid: decision_entry(decision) for sid, decision in legacy_changes[3].items()}
+
+    assert not compare("nose", now)

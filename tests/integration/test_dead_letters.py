@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from liveness.stack import Stack
+from devtools.stack import Stack
 from producers.challenge_service import ChallengeService
 from producers.publisher import SessionPublisher
 from producers.sources import encode_jpeg

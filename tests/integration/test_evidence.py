@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from evaluation.species import SPECIES, Draw, Studio
 from liveness.cli import main
-from liveness.evidence import read_session_evidence
-from liveness.media import fetch_media
-from liveness.stack import Stack
 from processors.evidence import FRONTAL_YAW_DEG
 from processors.landmarks import FaceAnalyzer, face_from_mesh
 from producers.challenge_service import ChallengePolicy, ChallengeService
 from producers.decision_watcher import DecisionWatcher
+from producers.evidence_reader import read_session_evidence
 from producers.gateway.server import make_app
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.tenants import TenantDirectory, key_digest, new_api_key, user_ref_digest

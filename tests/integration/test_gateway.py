@@ -15,13 +15,14 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from liveness.config import KafkaSettings
-from liveness.topics_admin import TopicSpec, ensure_topics
+from liveness.topics_admin import ensure_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import make_app
 from producers.gateway.settings import GatewayLimits, GatewaySettings
+from runtime.settings import KafkaSettings
+from runtime.topics import TopicSpec, topic_specs
 from schemas.codec import decode_session_event, encode, parse_frame_headers
 from schemas.events import (
     LANDMARK_SUBSET,
@@ -70,7 +71,8 @@ async def _gateway(
     kafka_bootstrap: str, prefix: str, policy: ChallengePolicy | None = None, limits: GatewayLimits = LIMITS
 ) -> AsyncIterator[GatewayUnderTest]:
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=prefix, partitions=2)
-    await ensure_topics(kafka_bootstrap, [TopicSpec(name, kafka.partitions) for name in kafka.topics.all()])
+    specs = topic_specs(kafka, f"{prefix}verifier")
+    await ensure_topics(kafka_bootstrap, [TopicSpec(spec.name, kafka.partitions) for spec in specs])
     keys = TokenKeys(secrets.token_bytes(32))
     # The page creates its own sessions (demo mode); attempt limits have tests of their own.
     settings = GatewaySettings(limits=limits, demo_mode=True, attempts=UNLIMITED_ATTEMPTS)

@@ -21,14 +21,15 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from test_gateway import GatewayUnderTest, _gateway, closed_with, frame_seqs, read_all
 
-from liveness.broker import BrokerConfig, LocalBroker, free_ports
-from liveness.config import KafkaSettings
-from liveness.gateway_load import face_jpegs
-from liveness.topics_admin import TopicSpec, ensure_topics
+from devtools.broker import BrokerConfig, LocalBroker, free_ports
+from devtools.gateway_load import face_jpegs
+from liveness.topics_admin import ensure_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.protocol import encode_frame_message
 from producers.gateway.server import PathAccessLogger, make_app
 from producers.gateway.settings import GatewayLimits, GatewaySettings
+from runtime.settings import KafkaSettings
+from runtime.topics import TopicSpec, topic_specs
 from schemas.codec import parse_frame_headers
 from schemas.tokens import TokenKeys
 
@@ -197,7 +198,8 @@ async def test_gateway_control_characters_from_the_path_are_escaped_in_every_log
     kafka_bootstrap: str, unique_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=unique_prefix, partitions=2)
-    await ensure_topics(kafka_bootstrap, [TopicSpec(name, 2) for name in kafka.topics.all()])
+    specs = topic_specs(kafka, f"{unique_prefix}verifier")
+    await ensure_topics(kafka_bootstrap, [TopicSpec(spec.name, 2) for spec in specs])
     app = make_app(kafka, TokenKeys(os.urandom(32)), settings=GatewaySettings(demo_mode=True))
     server = TestServer(app)
     await server.start_server(access_log_class=PathAccessLogger)  # as ``run_gateway`` serves it

@@ -21,13 +21,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from skimage import data
 
-from liveness.broker import free_ports
-from liveness.config import KafkaSettings
-from liveness.topology import create_topics
+from devtools.broker import free_ports
+from liveness.topics_admin import create_topics
 from liveness.workers import WorkerProcess, wait_for_group
 from producers.challenge_service import ChallengeService
 from producers.publisher import SessionPublisher
 from producers.sources import encode_jpeg
+from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.events import FrameMeta, SessionEnded
 from schemas.tokens import TokenKeys

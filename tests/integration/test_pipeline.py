@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devtools.media import fetch_media
+from devtools.stack import Stack
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.media import fetch_media
 from liveness.replay import replay_offline, replay_streaming
-from liveness.stack import Stack
 from processors.landmarks import FaceAnalyzer
 from producers.recording import RecordedSession, write_session
 from schemas.events import Decision

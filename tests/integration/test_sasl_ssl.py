@@ -28,17 +28,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from devtools.broker import BrokerConfig, LocalBroker, SaslSslListener, free_ports
+from devtools.media import fetch_media
+from devtools.stack import Stack, security_env
 from evaluation.species import SPECIES, Draw, Studio
-from liveness.broker import BrokerConfig, LocalBroker, SaslSslListener, free_ports
-from liveness.config import KafkaSettings
-from liveness.media import fetch_media
 from liveness.replay import replay_streaming
-from liveness.stack import Stack, security_env
 from processors.landmarks import FaceAnalyzer
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.server import make_app
 from producers.gateway.settings import GatewaySettings
 from producers.recording import RecordedSession, write_session
+from runtime.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 

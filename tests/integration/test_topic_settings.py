@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from liveness.config import KafkaSettings
-from liveness.topics_admin import TopicMismatchError, TopicSpec, ensure_topics
-from liveness.topology import FRAMES_CONFIG, create_topics
+from liveness.topics_admin import TopicMismatchError, create_topics, ensure_topics
+from runtime.settings import KafkaSettings
+from runtime.topics import FRAMES_CONFIG, TopicSpec
 
 pytestmark = pytest.mark.integration
 

@@ -25,14 +25,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liveness.broker import free_ports
-from liveness.config import KafkaSettings
-from liveness.topology import create_topics
+from devtools.broker import free_ports
+from liveness.topics_admin import create_topics
 from producers.challenge_service import ChallengePolicy
 from producers.gateway.attempts import AttemptPolicy
 from producers.gateway.server import make_app
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.tenants import TenantDirectory, key_digest, new_api_key
+from runtime.settings import KafkaSettings
 from schemas.codec import decode_session_event, encode
 from schemas.events import Decision
 from schemas.signatures import DecisionSigner, SignatureError, keys_from_jwks, public_jwk, verify_decision

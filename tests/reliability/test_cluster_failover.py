@@ -1,6 +1,6 @@
 """A replicated three-broker cluster loses the leader of the busiest partitions under load.
 
-Three local KRaft JVMs (``liveness.cluster``), every pipeline topic and the
+Three local KRaft JVMs (``devtools.cluster``), every pipeline topic and the
 verifier's changelog with 3 replicas and ``min.insync.replicas=2``, a real
 processor and verifier, generated genuine and attack sessions published paced.
 Part-way in, the node leading most frames and decisions partitions is SIGKILLed
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from liveness.reliability import (
+from devtools.reliability import (
     Corpus,
     Harness,
     ReliabilitySettings,

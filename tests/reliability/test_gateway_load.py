@@ -1,7 +1,7 @@
 """150 genuine clients stream real face frames at 10 fps through one gateway, with and without a broker stall.
 
 No client may be refused as too fast (4429), every session must be decided
-exactly once, and the gateway's memory is reported. See ``liveness.gateway_load``.
+exactly once, and the gateway's memory is reported. See ``devtools.gateway_load``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from liveness.gateway_load import GatewayHarness, LoadReport, format_report, run_load
+from devtools.gateway_load import GatewayHarness, LoadReport, format_report, run_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from liveness.reliability import (
+from devtools.reliability import (
     Corpus,
     Harness,
     ReliabilitySettings,

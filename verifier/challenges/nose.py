@@ -11,6 +11,7 @@ from schemas.events import Box, Challenge, Check, Face
 from schemas.reasons import Reason
 from verifier.challenges.base import Frame, Verdict, area_box
 from verifier.checks import nonplanarity_check, rotation_toward
+from verifier.framing import Framing
 from verifier.geometry import quadratic_fit_rms
 from verifier.settings import VerifierSettings
 
@@ -76,7 +77,8 @@ class NoseChallenge:
         progress["worst"] = min(progress["worst"], toward)
         if progress["worst"] < -settings.wrong_direction_deg:
             return Verdict(Reason.WRONG_DIRECTION, self._rotation_checks(progress, toward, settings))
-        inside = challenge.nose.widened(settings.nose_tolerance).contains_point(*frame.face.nose)
+        framing = Framing.of(challenge, settings)
+        inside = framing.in_target(challenge.nose, frame.face.nose)
         # The nose must rest in the target, not sweep through it: a recording replayed
         # blind against a new target crosses it by chance far more often than it stops there.
         progress["held"] = progress.get("held", 0) + 1 if inside else 0
@@ -87,7 +89,7 @@ class NoseChallenge:
         elif progress.get("rest_best") is None or toward > progress["rest_best"]:
             progress["rest_best"], progress["rest_face"] = toward, frame.face.to_dict()
             progress["rest_frame"] = frame.milestone
-        if progress["held"] < settings.target_hold_frames:
+        if not framing.rested(progress["held"]):
             return None
         progress["milestones"] = [progress["rest_frame"]]
         rest = Frame(Face.trusted(progress["rest_face"]), frame.received_at_ms)

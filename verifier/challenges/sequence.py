@@ -23,6 +23,7 @@ from schemas.events import Box, Challenge, Check, Face
 from schemas.reasons import Reason
 from verifier.challenges.base import Frame, Verdict, area_box
 from verifier.checks import nonplanarity, rotation_toward
+from verifier.framing import Framing
 from verifier.settings import VerifierSettings
 
 REFERENCE_WIDTH, REFERENCE_HEIGHT = 640, 480
@@ -98,7 +99,8 @@ class NoseSequenceChallenge:
             progress["worst"] = min(progress["worst"], toward)
             if toward < -settings.wrong_direction_deg:
                 return Verdict(Reason.WRONG_DIRECTION, self._checks(progress, challenge, reference, settings))
-        if not target.widened(settings.nose_tolerance).contains_point(*frame.face.nose):
+        framing = Framing.of(challenge, settings)
+        if not framing.in_target(target, frame.face.nose):
             progress["held"], progress["rest_best"], progress["rest_face"] = 0, None, None
             return None
         # The nose must rest in the target, not sweep through it; the turn is judged on the
@@ -107,7 +109,7 @@ class NoseSequenceChallenge:
         if progress["rest_best"] is None or toward > progress["rest_best"]:
             progress["rest_best"], progress["rest_face"] = toward, frame.face.to_dict()
             progress["rest_frame"] = frame.milestone
-        if progress["held"] < settings.target_hold_frames:
+        if not framing.rested(progress["held"]):
             return None
         return self._reached(progress, challenge, reference, settings)
 

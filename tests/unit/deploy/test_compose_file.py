@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 
 import jsonschema
 import pytest
 import yaml
 from deploy_files import COMPOSE, DEPLOY, compose, compose_env, interpolate
 
-from liveness.config import kafka_from_env, token_keys_from_env
-from liveness.topology import topic_specs
+from runtime.settings import kafka_from_env, token_keys_from_env
+from runtime.topics import topic_specs
 
 LIVENESS_SERVICES = ("topics", "processor", "verifier", "gateway")
 SECRET = "compose-test-secret-0123456789abcdef"
@@ -39,11 +40,36 @@ def test_compose_spec_schema_rejects_a_misspelt_service_key() -> None:
     assert not jsonschema.Draft7Validator(schema).is_valid(broken)
 
 
+BROKERS = ("kafka-1", "kafka-2", "kafka-3")
+
+
 def test_compose_file_has_the_pipeline_and_its_observability() -> None:
     services = compose()["services"]
-    assert set(services) == {"kafka", *LIVENESS_SERVICES, "prometheus", "grafana"}
-    assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+    assert set(services) == {*BROKERS, *LIVENESS_SERVICES, "prometheus", "grafana"}
+    # Nothing the default `up` starts comes from a registry: every image is built by deploy/images/build.sh.
+    started = {name: s for name, s in services.items() if "profiles" not in s}
+    assert set(started) == set(services) - {"grafana"}
+    built = {"liveness-kafka", "liveness-processor", "liveness-verifier", "liveness-gateway", "liveness-prometheus"}
+    assert {s["image"].split(":")[0] for s in started.values()} == built
+    # ... and build.sh builds each of them by default.
+    defaults = re.search(r"targets=\((base [^)]*)\)", (DEPLOY / "images" / "build.sh").read_text())
+    assert defaults is not None
+    assert {f"liveness-{target}" for target in defaults[1].split()} >= built
+
+
+def test_compose_brokers_form_one_quorum_of_three_with_host_listeners() -> None:
+    envs = [compose_env(broker, {}) for broker in BROKERS]
+    assert {env["KAFKA_NODE_ID"] for env in envs} == {"1", "2", "3"}
+    assert len({env["KAFKA_CLUSTER_ID"] for env in envs}) == 1
+    voters = {env["KAFKA_VOTERS"] for env in envs}
+    assert voters == {"1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert {env["KAFKA_REPLICAS"] for env in envs} == {"3"}
+    for broker, env in zip(BROKERS, envs, strict=True):
+        assert env["KAFKA_ADVERTISED"] == f"{broker}:9092"
+        port = env["KAFKA_EXTERNAL"].rsplit(":", 1)[1]
+        assert compose()["services"][broker]["ports"] == [f"127.0.0.1:{port}:{port}"]
+    entrypoint = (DEPLOY / "images" / "kafka-entrypoint.sh").read_text()
+    assert all(name in entrypoint for name in ("KAFKA_VOTERS", "KAFKA_EXTERNAL", "KAFKA_REPLICAS"))
 
 
 def test_compose_processor_scalable_no_fixed_name_or_host_port() -> None:
@@ -55,24 +81,25 @@ def test_compose_processor_scalable_no_fixed_name_or_host_port() -> None:
 def test_compose_verifier_table_on_a_volume_where_the_code_writes_it() -> None:
     verifier = compose()["services"]["verifier"]
     data_dir = compose_env("verifier", {"LIVENESS_TOKEN_SECRET": SECRET})["LIVENESS_DATA_DIR"]
-    assert f"verifier-data:{data_dir}" in verifier["volumes"]
+    mounts = [v.split(":")[1] for v in verifier["volumes"] if v.startswith("verifier-data:")]
+    assert len(mounts) == 1 and data_dir.startswith(mounts[0] + "/")
     assert "verifier-data" in compose()["volumes"]
 
 
-def test_compose_worker_env_parses_into_settings_that_reach_the_broker_service() -> None:
-    kafka_env = compose()["services"]["kafka"]["environment"]
-    advertised = dict(
-        listener.split("://") for listener in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    )
+def test_compose_worker_env_parses_into_settings_that_reach_every_broker_replicated() -> None:
+    brokers = {compose_env(broker, {})["KAFKA_ADVERTISED"] for broker in BROKERS}
     for service in LIVENESS_SERVICES:
         settings = kafka_from_env(compose_env(service, {"LIVENESS_TOKEN_SECRET": SECRET}))
-        assert settings.bootstrap == advertised["PLAINTEXT"]
+        assert set(settings.bootstrap.split(",")) == brokers
         assert (settings.security_protocol, settings.partitions, settings.topic_prefix) == (
             "PLAINTEXT",
             6,
             "",
         )
-    assert len(topic_specs(settings)) == 9  # with liveness.evidence
+        assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
+    specs = topic_specs(settings)
+    assert len(specs) == 9  # with liveness.evidence
+    assert all(s.replication_factor == 3 and s.config["min.insync.replicas"] == "2" for s in specs)
 
 
 def test_compose_token_secret_required_and_parsed_for_verifier_and_gateway() -> None:
@@ -93,8 +120,8 @@ def test_compose_mounted_and_built_files_exist() -> None:
     services = compose()["services"]
     mounts = [v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if v.startswith("./")]
     assert mounts and all((DEPLOY / m).exists() for m in mounts)
-    build = services["processor"]["build"]
-    assert (DEPLOY / build["context"] / build["dockerfile"]).is_file()
+    dockerfiles = {"Dockerfile.kafka", "Dockerfile.python", "Dockerfile.prometheus"}
+    assert all((DEPLOY / "images" / name).is_file() for name in dockerfiles)
 
 
 def test_prometheus_scrapes_each_liveness_worker_on_its_metrics_port() -> None:
@@ -108,3 +135,7 @@ def test_prometheus_scrapes_each_liveness_worker_on_its_metrics_port() -> None:
     for service in ("processor", "verifier", "gateway"):
         port = int(compose_env(service, {"LIVENESS_TOKEN_SECRET": SECRET})["LIVENESS_METRICS_PORT"])
         assert targets[service] == port
+    # The compose file mounts this configuration where its Prometheus command reads it.
+    prometheus = compose()["services"]["prometheus"]
+    mounted = {v.split(":")[1] for v in prometheus["volumes"] if v.startswith("./prometheus/prometheus.yml:")}
+    assert {f"--config.file={path}" for path in mounted} <= set(prometheus["command"])

@@ -7,7 +7,17 @@ import re
 from deploy_files import ENV_EXAMPLE, ROOT, env_example_names
 
 _NAME = re.compile(r"\bLIVENESS_[A-Z0-9_]*[A-Z0-9]\b")
-CODE_DIRS = ("schemas", "producers", "processors", "verifier", "liveness", "evaluation", "benchmarks")
+CODE_DIRS = (
+    "schemas",
+    "runtime",
+    "producers",
+    "processors",
+    "verifier",
+    "liveness",
+    "devtools",
+    "evaluation",
+    "benchmarks",
+)
 
 
 def names_in_code() -> set[str]:

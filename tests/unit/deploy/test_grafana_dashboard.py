@@ -1,4 +1,4 @@
-"""The provisioned Grafana dashboard parses, and its panels query only metrics liveness/metrics.py defines."""
+"""The provisioned Grafana dashboard parses, and its panels query only metrics runtime/metrics.py defines."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import yaml
 from deploy_files import DEPLOY
 from prometheus_client import REGISTRY
 
-import liveness.metrics  # noqa: F401  (registers the metrics whose names are checked)
+import runtime.metrics  # noqa: F401  (registers the metrics whose names are checked)
 
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "liveness.json"
 _METRIC = re.compile(r"\b(?:liveness|process)_[a-z0-9_]+\b")

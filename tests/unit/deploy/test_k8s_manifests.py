@@ -27,7 +27,7 @@ from deploy_files import (
 )
 
 from liveness.cli import build_parser
-from liveness.config import kafka_from_env, token_keys_from_env
+from runtime.settings import kafka_from_env, token_keys_from_env
 from schemas.topics import Topics
 
 KUBERNETES_VERSION = "1.30"
@@ -36,7 +36,23 @@ ALL = list(manifests())
 
 
 def workloads() -> list[dict[str, Any]]:
-    return [doc for _, doc in ALL if doc["kind"] in WORKLOAD_KINDS]
+    """The pipeline's workloads (the liveness namespace; the optional brokers are apart)."""
+    return [
+        doc for _, doc in ALL if doc["kind"] in WORKLOAD_KINDS and doc["metadata"]["namespace"] == "liveness"
+    ]
+
+
+def in_namespace(kind: str, namespace: str) -> dict[str, dict[str, Any]]:
+    return {
+        doc["metadata"]["name"]: doc
+        for _, doc in ALL
+        if doc["kind"] == kind and doc["metadata"]["namespace"] == namespace
+    }
+
+
+def brokers() -> dict[str, Any]:
+    [statefulset] = in_namespace("StatefulSet", "kafka").values()
+    return statefulset
 
 
 def containers() -> list[tuple[str, dict[str, Any]]]:
@@ -109,10 +125,11 @@ def test_kustomizations_list_existing_files_and_autoscalers_are_exclusive() -> N
         resources = yaml.safe_load(path.read_text())["resources"]
         assert all((path.parent / r).exists() for r in resources), path
         overlays[path.parent.name] = resources
-    assert set(overlays) == {"base", "keda", "hpa"}
+    assert set(overlays) == {"base", "keda", "hpa", "kafka"}
     assert "secrets.example.yaml" not in overlays["base"]
     assert overlays["keda"] == ["../base", "processor-scaledobject.yaml"]
     assert overlays["hpa"] == ["../base", "processor-hpa.yaml"]
+    assert "secret.example.yaml" not in overlays["kafka"]
 
 
 @pytest.mark.parametrize(
@@ -165,20 +182,104 @@ def test_metrics_ports_probes_and_scrape_annotations_agree() -> None:
             assert container[probe]["httpGet"]["port"] in ports
 
 
-def test_pods_run_as_the_image_user_non_root_read_only_with_resources() -> None:
-    dockerfile = (DEPLOY / "Dockerfile").read_text().splitlines()
-    image_user = next(line.split()[1] for line in reversed(dockerfile) if line.startswith("USER "))
-    image_workdir = next(line.split()[1] for line in reversed(dockerfile) if line.startswith("WORKDIR "))
-    for workload in workloads():
-        spec = pod_spec(workload)
-        assert spec["securityContext"]["runAsNonRoot"] is True
-        assert f"{spec['securityContext']['runAsUser']}:{spec['securityContext']['runAsGroup']}" == image_user
-        for container in spec["containers"]:
-            assert container["securityContext"]["readOnlyRootFilesystem"] is True
-            assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
-            assert "memory" in container["resources"]["limits"]
-            if workload["kind"] != "Job":  # Faust writes its app folder into the working directory
-                assert image_workdir in {m["mountPath"] for m in container["volumeMounts"]}
+def image_setting(dockerfile: str, instruction: str) -> str | None:
+    """The last value an image's Dockerfile (deploy/images) gives ``instruction``, if any."""
+    lines = (DEPLOY / "images" / dockerfile).read_text().splitlines()
+    return next((line.split()[1] for line in reversed(lines) if line.startswith(f"{instruction} ")), None)
+
+
+@pytest.mark.parametrize(
+    ("workload", "dockerfile"),
+    [*((w, "Dockerfile.python") for w in workloads()), (brokers(), "Dockerfile.kafka")],
+    ids=lambda v: v if isinstance(v, str) else v["metadata"]["name"],
+)
+def test_pods_run_as_the_image_user_non_root_read_only_with_resources(
+    workload: dict[str, Any], dockerfile: str
+) -> None:
+    image_user, image_workdir = image_setting(dockerfile, "USER"), image_setting(dockerfile, "WORKDIR")
+    spec = pod_spec(workload)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert f"{spec['securityContext']['runAsUser']}:{spec['securityContext']['runAsGroup']}" == image_user
+    for container in spec["containers"]:
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
+        assert "memory" in container["resources"]["limits"]
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert "/tmp" in mounts
+        if workload["kind"] != "Job" and image_workdir:  # Faust writes its app folder there
+            assert image_workdir in mounts
+
+
+ROLE_IMAGES = {
+    "liveness-processor": "liveness-processor",
+    "liveness-verifier": "liveness-verifier",
+    "liveness-gateway": "liveness-gateway",
+    "liveness-topics": "liveness-verifier",
+}
+
+
+def test_each_role_runs_its_own_image_and_every_image_is_mapped_to_a_registry() -> None:
+    used = {w["metadata"]["name"]: c["image"] for w in workloads() for c in pod_spec(w)["containers"]}
+    assert used == ROLE_IMAGES
+    assert [c["image"] for c in pod_spec(brokers())["containers"]] == ["liveness-kafka"]
+    # deploy/images/build.sh makes exactly these names; kustomize rewrites each to the registry.
+    built = (DEPLOY / "images" / "build.sh").read_text()
+    for overlay, images in [("base", set(used.values())), ("kafka", {"liveness-kafka"})]:
+        kustomization = yaml.safe_load((K8S / overlay / "kustomization.yaml").read_text())
+        mapped = {i["name"]: i for i in kustomization["images"]}
+        assert set(mapped) == images
+        assert all(m["newName"].endswith("/" + name) and m["newTag"] for name, m in mapped.items())
+    assert "liveness-$1:$TAG" in built and "liveness-kafka:$TAG" in built
+
+
+def test_topics_are_replicated_over_more_brokers_than_a_write_needs() -> None:
+    settings = kafka_from_env(config())
+    assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
+    # One broker may be lost with every partition still writable, never more than there are.
+    assert 1 <= settings.min_insync_replicas < settings.replication_factor
+    assert settings.replication_factor <= brokers()["spec"]["replicas"]
+
+
+def broker_env() -> dict[str, Any]:
+    [container] = pod_spec(brokers())["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_brokers_form_one_quorum_of_every_pod_and_advertise_their_headless_names() -> None:
+    statefulset, env = brokers(), broker_env()
+    replicas, service = statefulset["spec"]["replicas"], statefulset["spec"]["serviceName"]
+    namespace = statefulset["metadata"]["namespace"]
+    domain = f"{service}.{namespace}.svc"
+    ports = {p["name"]: p["containerPort"] for p in pod_spec(statefulset)["containers"][0]["ports"]}
+    pods = [f"{statefulset['metadata']['name']}-{n}" for n in range(replicas)]
+    # Node id N is pod N (the pod-index label), reached by its stable name in the headless Service.
+    voters = [f"{n}@{pod}.{domain}:{ports['controller']}" for n, pod in enumerate(pods)]
+    assert env["KAFKA_VOTERS"].split(",") == voters
+    pod_index = "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert env["KAFKA_NODE_ID"] == {"fieldRef": {"fieldPath": pod_index}}
+    assert env["KAFKA_ADVERTISED"] == f"$(POD_NAME).{domain}:{ports['client']}"
+    assert [e["name"] for e in pod_spec(statefulset)["containers"][0]["env"]].index("POD_NAME") == 0
+    assert int(env["KAFKA_REPLICAS"]) == replicas  # Kafka's own offsets topic survives a lost broker too
+    assert int(env["KAFKA_PORT"]) == ports["client"]
+    assert int(env["KAFKA_CONTROLLER_PORT"]) == ports["controller"]
+    services = in_namespace("Service", namespace)
+    assert services[service]["spec"]["clusterIP"] == "None"
+    assert services[service]["spec"]["publishNotReadyAddresses"] is True
+    secret = env["KAFKA_CLUSTER_ID"]["secretKeyRef"]
+    assert secret["key"] in objects("Secret")[secret["name"]]["stringData"]
+
+
+def test_brokers_tolerate_one_voluntary_disruption_and_spread_over_nodes() -> None:
+    statefulset = brokers()
+    [budget] = in_namespace("PodDisruptionBudget", "kafka").values()
+    settings = kafka_from_env(config())
+    # A second broker down would leave fewer in-sync replicas than a write needs.
+    assert budget["spec"]["maxUnavailable"] == settings.replication_factor - settings.min_insync_replicas
+    assert budget["spec"]["selector"] == statefulset["spec"]["selector"]
+    anti_affinity = pod_spec(statefulset)["affinity"]["podAntiAffinity"]
+    [rule] = anti_affinity["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert rule["topologyKey"] == "kubernetes.io/hostname"
+    assert rule["labelSelector"] == statefulset["spec"]["selector"]
 
 
 def test_verifier_table_on_a_persistent_volume_at_the_data_dir() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.media import fetch_media
 from evaluation.generator import ALL_SPECIES, MANIFEST, generate_corpus, plan_counts, session_draw
 from evaluation.species import ATTACK_SPECIES, GENUINE_SPECIES, Studio
-from liveness.media import fetch_media
 from processors.landmarks import FaceAnalyzer
 from producers.recording import RecordedSession
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from devtools.media import fetch_media
 from evaluation.scene import FacePhoto, Scene, load_face_photos, place
 from evaluation.warp import EYELID_PAIRS, NOSE_TIP, HeadPose, HeadWarper
-from liveness.media import fetch_media
 from processors.landmarks import FaceAnalyzer, head_pose
 
 

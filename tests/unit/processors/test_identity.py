@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from liveness.media import MediaSet, fetch_media
+from devtools.media import MediaSet, fetch_media
 from processors.identity import (
     CHIP_SIZE_PX,
     EMBEDDING_DIMENSIONS,

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
-from liveness.media import MediaSet, fetch_media
+from devtools.media import MediaSet, fetch_media
 from processors.errors import CorruptFrameError, FrameTooLargeError
 from processors.landmarks import (
     MESH_POINTS,

@@ -12,7 +12,7 @@ from typing import Any
 
 import cv2
 
-from liveness.media import fetch_media
+from devtools.media import fetch_media
 from processors.landmarks import FaceAnalyzer, FrameAnalysis, observation_from
 from producers.challenge_service import ChallengePolicy, ChallengeService
 from schemas.events import (

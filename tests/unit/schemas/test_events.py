@@ -16,7 +16,6 @@ from schemas.events import (
     dead_letter,
 )
 from schemas.reasons import DeadLetterReason, Reason
-from schemas.topics import Topics
 
 AREA = Box(185, 60, 270, 360)
 
@@ -148,11 +147,3 @@ def test_reason_codes_equal_their_names_and_only_passed_is_a_pass() -> None:
     assert all(reason.value == reason.name for reason in Reason)
     assert all(reason.value == reason.name for reason in DeadLetterReason)
     assert [reason for reason in Reason if reason.value.startswith("PASS")] == [Reason.PASSED]
-
-
-def test_topics_prefix_applies_to_every_topic_and_dead_letters_are_not_session_keyed() -> None:
-    topics = Topics("t1.")
-
-    assert all(name.startswith("t1.liveness.") for name in topics.all())
-    assert len(set(topics.all())) == 7
-    assert topics.dead_letters not in topics.session_keyed()

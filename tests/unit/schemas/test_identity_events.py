@@ -9,7 +9,7 @@ import cv2
 import orjson
 import pytest
 
-from liveness.media import fetch_media
+from devtools.media import fetch_media
 from processors.identity import IdentityModel
 from processors.landmarks import FaceAnalyzer
 from schemas.codec import decode_identity_request, decode_verifier_input, encode

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from liveness.media import fetch_media
+from devtools.media import fetch_media
 from processors.landmarks import FaceAnalyzer, face_from_mesh
 from producers.challenge_service import ChallengeService
 from schemas.events import (

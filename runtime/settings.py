@@ -1,7 +1,8 @@
 """Settings read once, from the environment and flags, and passed inward as frozen values.
 
-Every variable is listed in ``deploy/liveness.env.example``. Secrets are never
-printed: ``repr`` of these records hides them.
+This module is the only reader of ``os.environ``: the command line calls these functions and
+hands the values to the workers and tools. Every variable is listed in
+``deploy/liveness.env.example``. Secrets are never printed: ``repr`` of these records hides them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from schemas.tokens import TokenKeys
@@ -168,3 +170,84 @@ def attempt_policy_from_env(env: Mapping[str, str] | None = None) -> Any:
         ),
         window_s=float(env.get("LIVENESS_ATTEMPT_WINDOW_S", default.window_s)),
     )
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """``LIVENESS_LOG_LEVEL`` and ``LIVENESS_LOG_FORMAT`` (``text`` or ``json``)."""
+
+    level: str
+    format: str = "text"
+
+
+def log_settings_from_env(default_level: str, env: Mapping[str, str] | None = None) -> LogSettings:
+    """The log settings; ``default_level`` differs by role (Faust workers WARNING, the gateway INFO)."""
+    env = os.environ if env is None else env
+    return LogSettings(env.get("LIVENESS_LOG_LEVEL", default_level), env.get("LIVENESS_LOG_FORMAT", "text"))
+
+
+def metrics_port_from_env(env: Mapping[str, str] | None = None) -> int | None:
+    """``LIVENESS_METRICS_PORT``: where Prometheus /metrics is served (None: not served)."""
+    env = os.environ if env is None else env
+    port = env.get("LIVENESS_METRICS_PORT")
+    return int(port) if port else None
+
+
+def verifier_worker_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword values for the verifier worker's settings that the environment sets.
+
+    ``LIVENESS_DATA_DIR`` (table storage), ``LIVENESS_PROCESSING_GUARANTEE``,
+    ``LIVENESS_COMMIT_INTERVAL_S``; what is unset keeps the worker's own default.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {
+        "data_dir": env.get("LIVENESS_DATA_DIR"),
+        "processing_guarantee": env.get("LIVENESS_PROCESSING_GUARANTEE"),
+        "commit_interval_s": env.get("LIVENESS_COMMIT_INTERVAL_S"),
+    }
+    if values["commit_interval_s"] is not None:
+        values["commit_interval_s"] = float(values["commit_interval_s"])
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def challenge_weights_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``LIVENESS_CHALLENGE_WEIGHTS`` as written (``nose_sequence=3,turn=1``); default ``nose_sequence=1``."""
+    env = os.environ if env is None else env
+    return env.get("LIVENESS_CHALLENGE_WEIGHTS") or "nose_sequence=1"
+
+
+def gateway_demo_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """``LIVENESS_GATEWAY_DEMO``: the page may create its own session without a key."""
+    env = os.environ if env is None else env
+    return env.get("LIVENESS_GATEWAY_DEMO", "") in ("1", "true", "yes")
+
+
+def existing_bootstrap_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """``LIVENESS_BOOTSTRAP`` when it is set, for tools and tests that otherwise start a broker of their own.
+
+    A worker never starts a broker: ``kafka_from_env`` falls back to ``127.0.0.1:9092`` instead.
+    """
+    env = os.environ if env is None else env
+    return env.get("LIVENESS_BOOTSTRAP") or None
+
+
+def token_secret_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """``LIVENESS_TOKEN_SECRET`` when set, for a tool that starts workers and must hand them one."""
+    env = os.environ if env is None else env
+    return env.get("LIVENESS_TOKEN_SECRET") or None
+
+
+def cache_dir_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """Where downloads are kept between runs (Kafka jars, test media): ``LIVENESS_CACHE_DIR``.
+
+    Default ``~/.cache/liveness-stream``.
+    """
+    env = os.environ if env is None else env
+    configured = env.get("LIVENESS_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "liveness-stream"
+
+
+def child_env(extra: Mapping[str, str], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process (a worker started by a tool): this one's plus ``extra``."""
+    env = os.environ if env is None else env
+    return {**env, **extra}

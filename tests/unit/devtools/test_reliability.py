@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from liveness.reliability import (
+from devtools.reliability import (
     Seen,
     Tracked,
     baseline_latencies,

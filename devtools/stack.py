@@ -7,17 +7,16 @@ the same real processes that a deployment runs.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
-from liveness.broker import BrokerConfig, LocalBroker, free_ports
-from liveness.config import KafkaSettings
-from liveness.topology import create_topics
+from devtools.broker import BrokerConfig, LocalBroker, free_ports
+from liveness.topics_admin import create_topics
 from liveness.workers import WorkerProcess, wait_for_group
+from runtime.settings import KafkaSettings, existing_bootstrap_from_env
 from schemas.signatures import DecisionSigner, private_key_text
 from schemas.tokens import TokenKeys
 
@@ -61,7 +60,7 @@ class Stack:
     ) -> Stack:
         """A stack on ``bootstrap`` (or ``$LIVENESS_BOOTSTRAP``), else on a broker of its own."""
         prefix = prefix if prefix is not None else f"s{secrets.token_hex(3)}."
-        bootstrap = bootstrap or os.environ.get("LIVENESS_BOOTSTRAP", "")
+        bootstrap = bootstrap or existing_bootstrap_from_env() or ""
         return cls(KafkaSettings(bootstrap=bootstrap, topic_prefix=prefix, partitions=partitions), work_dir)
 
     def env(self) -> dict[str, str]:

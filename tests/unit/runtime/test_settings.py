@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from liveness.config import kafka_from_env, token_keys_from_env
+from runtime.settings import (
+    LogSettings,
+    cache_dir_from_env,
+    challenge_weights_from_env,
+    child_env,
+    existing_bootstrap_from_env,
+    gateway_demo_from_env,
+    kafka_from_env,
+    log_settings_from_env,
+    metrics_port_from_env,
+    token_keys_from_env,
+    verifier_worker_from_env,
+)
 
 SASL_SSL = {
     "LIVENESS_BOOTSTRAP": "kafka:9093",
@@ -56,3 +70,36 @@ def test_kafka_from_env_replication_read_from_variables() -> None:
 def test_faust_options_broker_list_becomes_one_url_per_broker() -> None:
     options = kafka_from_env({"LIVENESS_BOOTSTRAP": "a:1,b:2, c:3"}).faust_options()
     assert options["broker"] == "kafka://a:1;kafka://b:2;kafka://c:3"
+
+
+def test_log_settings_default_level_is_the_roles_and_the_variable_wins() -> None:
+    assert log_settings_from_env("WARNING", {}) == LogSettings("WARNING", "text")
+    assert log_settings_from_env("INFO", {"LIVENESS_LOG_LEVEL": "DEBUG", "LIVENESS_LOG_FORMAT": "json"}) == (
+        LogSettings("DEBUG", "json")
+    )
+
+
+def test_metrics_port_empty_is_not_served() -> None:
+    assert metrics_port_from_env({"LIVENESS_METRICS_PORT": ""}) is None
+    assert metrics_port_from_env({"LIVENESS_METRICS_PORT": "9100"}) == 9100
+
+
+def test_verifier_worker_from_env_only_what_is_set_so_the_workers_defaults_stay() -> None:
+    assert verifier_worker_from_env({}) == {}
+    env = {"LIVENESS_DATA_DIR": "/data", "LIVENESS_COMMIT_INTERVAL_S": "0.5"}
+    assert verifier_worker_from_env(env) == {"data_dir": "/data", "commit_interval_s": 0.5}
+
+
+def test_gateway_values_from_env_defaults_and_set() -> None:
+    assert challenge_weights_from_env({}) == "nose_sequence=1"
+    assert challenge_weights_from_env({"LIVENESS_CHALLENGE_WEIGHTS": "turn=1"}) == "turn=1"
+    assert not gateway_demo_from_env({"LIVENESS_GATEWAY_DEMO": "0"})
+    assert gateway_demo_from_env({"LIVENESS_GATEWAY_DEMO": "true"})
+
+
+def test_tool_values_from_env_unset_means_own_broker_and_home_cache() -> None:
+    assert existing_bootstrap_from_env({"LIVENESS_BOOTSTRAP": ""}) is None
+    assert existing_bootstrap_from_env({"LIVENESS_BOOTSTRAP": "k:9092"}) == "k:9092"
+    assert cache_dir_from_env({}) == Path.home() / ".cache" / "liveness-stream"
+    assert cache_dir_from_env({"LIVENESS_CACHE_DIR": "/c"}) == Path("/c")
+    assert child_env({"B": "2"}, {"A": "1", "B": "1"}) == {"A": "1", "B": "2"}

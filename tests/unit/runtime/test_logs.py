@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import orjson
 import pytest
 
-from liveness import logs
+from runtime import logs
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from liveness.broker import (
+from devtools.broker import (
     BrokerConfig,
     BrokerStartError,
     LocalBroker,

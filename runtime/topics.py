@@ -1,14 +1,26 @@
-"""The topics a deployment needs, with their partition counts and configs, created up front."""
+"""Every topic a deployment has, with its partition count and configs: the one list, created up front.
+
+The pipeline's topic names are in ``schemas/topics.py``; the verifier's own topics (the ticks it
+sends itself, its table's changelog) are named here. ``liveness topics`` creates what is missing
+and checks what exists (``liveness/topics_admin.py``).
+"""
 
 from __future__ import annotations
 
-from liveness.config import KafkaSettings
-from liveness.topics_admin import TopicSpec, ensure_topics
-from verifier.agent import VerifierWorkerSettings, changelog_topic_name, ticks_topic_name
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from runtime.settings import KafkaSettings
+from schemas.limits import MAX_FRAME_RECORD_BYTES
+
+# The verifier's consumer group and Faust app id, and the name of its table of sessions: the
+# changelog topic's name is made of both.
+VERIFIER_APP_ID = "liveness-verifier"
+VERIFIER_TABLE_NAME = "sessions"
 
 # The broker stamps frames with its own clock on arrival: that timestamp is the
 # server time every deadline is judged on, whatever the client claims.
-FRAMES_CONFIG = {"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(2 * 1024 * 1024)}
+FRAMES_CONFIG = {"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(MAX_FRAME_RECORD_BYTES)}
 # Frames are biometric data and only needed until their session is decided and its evidence
 # copied (seconds): one hour, with hourly segments so deletion is not held up by an open segment.
 # Advisory: a deployment whose frames topic keeps another retention gets a warning, not a refusal.
@@ -23,14 +35,36 @@ EVIDENCE_CONFIG = {
     "segment.ms": str(86_400_000),
     "delete.retention.ms": str(86_400_000),
     "min.cleanable.dirty.ratio": "0.01",
-    "max.message.bytes": str(2 * 1024 * 1024 + 64 * 1024),
+    "max.message.bytes": str(MAX_FRAME_RECORD_BYTES + 64 * 1024),
 }
 
 
-def topic_specs(
-    kafka: KafkaSettings, verifier_app_id: str = VerifierWorkerSettings.app_id
-) -> list[TopicSpec]:
-    """Every topic of the pipeline; the session-keyed ones share ``kafka.partitions``."""
+@dataclass(frozen=True)
+class TopicSpec:
+    """What a topic must look like: name, partition count, topic-level config."""
+
+    name: str
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+    # Set on creation; on an existing topic a different value is reported, not refused (retention
+    # a deployment chose before the default existed).
+    advisory_config: Mapping[str, str] = field(default_factory=dict)
+    # aiokafka speaks CreateTopics v3, which cannot say "broker default" (-1), so it is explicit.
+    replication_factor: int = 1
+
+
+def ticks_topic_name(kafka: KafkaSettings, app_id: str) -> str:
+    """The topic a verifier sends its ``SessionTick``s to, read with its other inputs."""
+    return f"{kafka.topic_prefix}{app_id}-ticks"
+
+
+def changelog_topic_name(app_id: str) -> str:
+    """The changelog Faust keeps of the verifier's table (not prefixed: Faust names it from the app id)."""
+    return f"{app_id}-{VERIFIER_TABLE_NAME}-changelog"
+
+
+def topic_specs(kafka: KafkaSettings, verifier_app_id: str = VERIFIER_APP_ID) -> list[TopicSpec]:
+    """Every topic of the pipeline, all with ``kafka.partitions``: session-keyed topics must share it."""
     topics = kafka.topics
     layout: list[tuple[str, dict[str, str], dict[str, str]]] = [  # name, config, advisory config
         (topics.sessions, {}, {}),
@@ -63,13 +97,3 @@ def replication_config(kafka: KafkaSettings) -> dict[str, str]:
     if kafka.replication_factor == 1:
         return {}
     return {"min.insync.replicas": str(kafka.min_insync_replicas)}
-
-
-async def create_topics(
-    kafka: KafkaSettings, verifier_app_id: str = VerifierWorkerSettings.app_id
-) -> list[str]:
-    """Create the missing topics and check the existing ones, with the deployment's SASL/SSL settings.
-
-    Returns the warnings about existing topics whose advisory settings differ (frames retention).
-    """
-    return await ensure_topics(kafka.bootstrap, topic_specs(kafka, verifier_app_id), kafka.client_options())

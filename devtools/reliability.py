@@ -304,8 +304,8 @@ def build_corpus(settings: ReliabilitySettings) -> tuple[Corpus, Corpus]:
     """The paced corpus and its burst twin (same frames, all at once, for the flood), decided offline."""
     import numpy as np
 
+    from devtools.media import fetch_media
     from evaluation.species import SPECIES, Draw, Studio
-    from liveness.media import fetch_media
     from liveness.replay import replay_offline
     from processors.landmarks import FaceAnalyzer
     from producers.recording import RecordedSession, write_session
@@ -339,15 +339,15 @@ class Harness:
     """A broker of its own (so it can be stopped), a stack of worker processes on it, the sessions tracked."""
 
     def __init__(self, settings: ReliabilitySettings) -> None:
-        from liveness.broker import BrokerConfig, LocalBroker, free_ports
-        from liveness.config import KafkaSettings
-        from liveness.stack import Stack
+        from devtools.broker import BrokerConfig, LocalBroker, free_ports
+        from devtools.stack import Stack
+        from runtime.settings import KafkaSettings
 
         self.settings = settings
         data_dir = settings.work_dir / f"kafka-{secrets.token_hex(3)}"
         self.broker: Any
         if settings.brokers > 1:
-            from liveness.cluster import LocalCluster, cluster_configs
+            from devtools.cluster import LocalCluster, cluster_configs
 
             self.broker = LocalCluster(cluster_configs(data_dir, settings.brokers, settings.base_port))
         else:
@@ -612,8 +612,8 @@ async def disturb_leader_stop(harness: Harness, load: Load, publisher: Any) -> W
 
 
 async def _leader_down(harness: Harness, load: Load, *, crash: bool) -> Window:
-    from liveness.cluster import LocalCluster
-    from liveness.topology import topic_specs
+    from devtools.cluster import LocalCluster
+    from runtime.topics import topic_specs
 
     cluster = harness.broker
     if not isinstance(cluster, LocalCluster):
@@ -670,10 +670,12 @@ DISTURBANCES: dict[str, Disturbance] = {
 }
 
 
-async def _disturb(scenario: str, harness: Harness, load: Load, publisher: Any) -> tuple[Window, str | None]:
+async def _disturb(
+    disturbance: Disturbance, harness: Harness, load: Load, publisher: Any
+) -> tuple[Window, str | None]:
     """Run the disturbance; a failure of its own (a worker that never came back) is reported, not raised."""
     try:
-        return await DISTURBANCES[scenario](harness, load, publisher), None
+        return await disturbance(harness, load, publisher), None
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"[:4000]
 
@@ -684,8 +686,12 @@ async def run_scenario(
     scenario: str,
     baseline: Mapping[str, float] | None = None,
     sessions: int | None = None,
+    disturbances: Mapping[str, Disturbance] = DISTURBANCES,
 ) -> ScenarioReport:
-    """One scenario: the load, the disturbance part-way into it, then wait for every decision and judge."""
+    """One scenario: the load, the disturbance part-way into it, then wait for every decision and judge.
+
+    ``disturbances`` maps scenario names to what they do (another deployment brings its own).
+    """
     from producers.gateway.server import PUBLISH_BATCH_BYTES
     from producers.publisher import SessionPublisher
 
@@ -706,7 +712,7 @@ async def run_scenario(
     ):
         loading = asyncio.create_task(load.run(publisher, corpus, plan))
         await asyncio.sleep(settings.disturb_at * settings.sessions * settings.stagger_s)
-        window, error = await _disturb(scenario, harness, load, flood)
+        window, error = await _disturb(disturbances[scenario], harness, load, flood)
         await loading
     await settle(load.tracked, settings.settle_s if error is None else 60.0, settings.grace_s)
     stop.set()
