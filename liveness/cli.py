@@ -18,7 +18,7 @@ import orjson
 
 from runtime.settings import (
     KafkaSettings,
-    attempt_policy_from_env,
+    attempt_limits_from_env,
     challenge_weights_from_env,
     decision_public_keys_from_env,
     decision_signer_from_env,
@@ -26,7 +26,7 @@ from runtime.settings import (
     kafka_from_env,
     log_settings_from_env,
     metrics_port_from_env,
-    tenants_from_env,
+    tenants_document_from_env,
     token_keys_from_env,
     verifier_worker_from_env,
 )
@@ -180,8 +180,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_gateway(args: argparse.Namespace) -> int:
     from producers.challenge_service import ChallengePolicy, parse_weights
+    from producers.gateway.attempts import AttemptPolicy
     from producers.gateway.server import run_gateway
     from producers.gateway.settings import GatewaySettings
+    from producers.gateway.tenants import TenantDirectory
     from runtime import logs
 
     log = log_settings_from_env("INFO")
@@ -197,9 +199,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     settings = GatewaySettings(
         host=args.host,
         port=args.port,
-        tenants=tenants_from_env(),
+        tenants=TenantDirectory.from_dict(tenants_document_from_env()),
         demo_mode=demo_mode,
-        attempts=attempt_policy_from_env(),
+        attempts=AttemptPolicy(**attempt_limits_from_env()),
         decision_public_keys=decision_public_keys_from_env(),
     )
     if not settings.tenants and not demo_mode:

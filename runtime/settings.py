@@ -8,7 +8,7 @@ hands the values to the workers and tools. Every variable is listed in
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,35 +141,31 @@ def decision_public_keys_from_env(env: Mapping[str, str] | None = None) -> tuple
     return (signer.private_key.public_key(),) if signer is not None else ()
 
 
-def tenants_from_env(env: Mapping[str, str] | None = None) -> Any:
-    """The tenants from ``LIVENESS_TENANTS_FILE`` (a JSON file) or ``LIVENESS_TENANTS`` (inline JSON)."""
+def tenants_document_from_env(env: Mapping[str, str] | None = None) -> Any:
+    """The tenants document, parsed: ``LIVENESS_TENANTS_FILE`` (a JSON file) or ``LIVENESS_TENANTS``
+    (inline JSON); no tenants when neither is set. The gateway builds its directory from it."""
     import orjson
-
-    from producers.gateway.tenants import TenantDirectory
 
     env = os.environ if env is None else env
     path, inline = env.get("LIVENESS_TENANTS_FILE"), env.get("LIVENESS_TENANTS")
     if path:
         with open(path, "rb") as file:
-            return TenantDirectory.from_dict(orjson.loads(file.read()))
+            return orjson.loads(file.read())
     if inline:
-        return TenantDirectory.from_dict(orjson.loads(inline))
-    return TenantDirectory([])
+        return orjson.loads(inline)
+    return {"tenants": []}
 
 
-def attempt_policy_from_env(env: Mapping[str, str] | None = None) -> Any:
-    """Attempt limits: ``LIVENESS_MAX_FAILED_PER_USER``, ``_PER_ADDRESS``, ``LIVENESS_ATTEMPT_WINDOW_S``."""
-    from producers.gateway.attempts import AttemptPolicy
-
+def attempt_limits_from_env(env: Mapping[str, str] | None = None) -> dict[str, int | float]:
+    """The attempt limits the environment sets (``LIVENESS_MAX_FAILED_PER_USER``, ``_PER_ADDRESS``,
+    ``LIVENESS_ATTEMPT_WINDOW_S``), as keyword values; an unset one keeps the gateway's default."""
     env = os.environ if env is None else env
-    default = AttemptPolicy()
-    return AttemptPolicy(
-        max_failed_per_user=int(env.get("LIVENESS_MAX_FAILED_PER_USER", default.max_failed_per_user)),
-        max_failed_per_address=int(
-            env.get("LIVENESS_MAX_FAILED_PER_ADDRESS", default.max_failed_per_address)
-        ),
-        window_s=float(env.get("LIVENESS_ATTEMPT_WINDOW_S", default.window_s)),
-    )
+    readers: dict[str, tuple[str, Callable[[str], int | float]]] = {
+        "max_failed_per_user": ("LIVENESS_MAX_FAILED_PER_USER", int),
+        "max_failed_per_address": ("LIVENESS_MAX_FAILED_PER_ADDRESS", int),
+        "window_s": ("LIVENESS_ATTEMPT_WINDOW_S", float),
+    }
+    return {field: read(env[name]) for field, (name, read) in readers.items() if env.get(name)}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import pytest
 
 from runtime.settings import (
     LogSettings,
+    attempt_limits_from_env,
     cache_dir_from_env,
     challenge_weights_from_env,
     child_env,
@@ -16,6 +17,7 @@ from runtime.settings import (
     kafka_from_env,
     log_settings_from_env,
     metrics_port_from_env,
+    tenants_document_from_env,
     token_keys_from_env,
     verifier_worker_from_env,
 )
@@ -95,6 +97,22 @@ def test_gateway_values_from_env_defaults_and_set() -> None:
     assert challenge_weights_from_env({"LIVENESS_CHALLENGE_WEIGHTS": "turn=1"}) == "turn=1"
     assert not gateway_demo_from_env({"LIVENESS_GATEWAY_DEMO": "0"})
     assert gateway_demo_from_env({"LIVENESS_GATEWAY_DEMO": "true"})
+
+
+def test_attempt_limits_from_env_only_what_is_set_so_the_gateways_defaults_stay() -> None:
+    assert attempt_limits_from_env({}) == {}
+    env = {"LIVENESS_MAX_FAILED_PER_USER": "3", "LIVENESS_ATTEMPT_WINDOW_S": "60.5"}
+    assert attempt_limits_from_env(env) == {"max_failed_per_user": 3, "window_s": 60.5}
+
+
+def test_tenants_document_from_env_file_then_inline_then_none(tmp_path: Path) -> None:
+    document = tmp_path / "tenants.json"
+    document.write_text('{"tenants": [{"id": "from-file"}]}')
+    inline = '{"tenants": [{"id": "inline"}]}'
+    env = {"LIVENESS_TENANTS_FILE": str(document), "LIVENESS_TENANTS": inline}
+    assert tenants_document_from_env(env) == {"tenants": [{"id": "from-file"}]}
+    assert tenants_document_from_env({"LIVENESS_TENANTS": inline}) == {"tenants": [{"id": "inline"}]}
+    assert tenants_document_from_env({}) == {"tenants": []}
 
 
 def test_tool_values_from_env_unset_means_own_broker_and_home_cache() -> None:
