@@ -127,6 +127,19 @@ class ScenarioReport:
         }
 
 
+def scenario_failures(report: ScenarioReport, workers: Sequence[Any] = ()) -> list[str]:
+    """What a disturbed scenario broke: empty when every session got exactly one decision, equal to
+    the undisturbed one, and every worker (objects with ``alive()`` and ``log_tail()``) still runs."""
+    failures = [f"the disturbance failed: {report.error}"] if report.error is not None else []
+    if (report.missing, report.duplicates, report.wrong) != (0, 0, 0) or report.decisions != report.sessions:
+        failures.append(
+            f"{report.sessions} sessions, {report.decisions} decisions: {report.missing} missing, "
+            f"{report.duplicates} duplicate, {report.wrong} wrong\n{format_problems([report])}"
+        )
+    failures.extend(f"{w.role} died:\n{w.log_tail()}" for w in workers if not w.alive())
+    return failures
+
+
 def baseline_latencies(tracked: Sequence[Tracked]) -> dict[str, float]:
     """Median decision latency per template in an undisturbed run: what "extra" latency is measured from."""
     by_template: dict[str, list[float]] = {}

@@ -32,6 +32,7 @@ from devtools.reliability import (
     baseline_latencies,
     build_corpus,
     format_problems,
+    scenario_failures,
 )
 
 pytestmark = [
@@ -111,6 +112,7 @@ def test_every_session_decided_once_and_unchanged(
         log = harness.settings.work_dir / f"{scenario}-verifier.log"
         log.write_text(harness.stack.compose("logs", "--no-color", "verifier"))
         print(f"verifier log: {log}")
-    assert (report.missing, report.duplicates, report.wrong) == (0, 0, 0), format_problems([report])
+    failures = scenario_failures(report)
+    assert failures == [], "\n".join(failures)
     assert report.sessions == harness.settings.sessions
     assert report.extra.get("recover_s") is not None

@@ -32,6 +32,7 @@ from devtools.reliability import (
     format_problems,
     format_table,
     run_scenario,
+    scenario_failures,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -97,12 +98,7 @@ def test_leader_down_under_load_every_session_decided_once_as_undisturbed(
     print("\n" + format_table(reports))
     for r in reports:
         print(f"{r.scenario}: {dict(r.extra)}")
-    if r.problems:
-        print(format_problems([report]))
-    assert report.error is None, report.error
-    assert (report.missing, report.duplicates, report.wrong) == (0, 0, 0), format_problems([report])
-    assert report.decisions == report.sessions
-    if scenario == "leader-stop":
+    failures = scenario_failures(report, running.stack.workers)
+    assert failures == [], "\n".join(failures)
+    if scenario == "leader-stop":  # a clean stop hands leadership over first: no session may time out
         assert report.timeouts == 0, format_problems([report])
-    dead = [f"{w.role}:\n{w.log_tail()}" for w in running.stack.workers if not w.alive()]
-    assert dead == []

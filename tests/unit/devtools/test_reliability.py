@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from devtools.reliability import (
     Seen,
     Tracked,
@@ -13,6 +15,7 @@ from devtools.reliability import (
     judge,
     latency_summary,
     load_plan,
+    scenario_failures,
 )
 
 PASS = ("pass", "PASSED")
@@ -34,6 +37,21 @@ def test_judge_session_without_decision_counts_missing() -> None:
     report = judge("x", [tracked("a"), tracked("b", ("pass", "PASSED", 11.0))])
     assert report.missing == 1 and not report.ok
     assert "a (genuine): no decision" in report.problems[0]
+
+
+def test_scenario_failures_none_when_each_session_decided_once_and_workers_alive() -> None:
+    report = judge("x", [tracked("a", ("pass", "PASSED", 11.0))])
+    alive = SimpleNamespace(role="verifier", alive=lambda: True, log_tail=lambda: "")
+    assert scenario_failures(report, [alive]) == []
+
+
+def test_scenario_failures_name_lost_sessions_and_dead_workers() -> None:
+    report = judge("x", [tracked("a"), tracked("b", ("pass", "PASSED", 11.0))])
+    dead = SimpleNamespace(role="processor", alive=lambda: False, log_tail=lambda: "Traceback")
+    failures = scenario_failures(report, [dead])
+    assert len(failures) == 2
+    assert "1 missing" in failures[0] and "a (genuine): no decision" in failures[0]
+    assert failures[1] == "processor died:\nTraceback"
 
 
 def test_judge_two_decisions_count_duplicate_even_when_equal() -> None:
