@@ -409,12 +409,27 @@ PASSTHROUGH: dict[str, Callable[[Sequence[str]], int]] = {
 }
 
 
+# What a source checkout has and the worker images leave out: the commands that use them
+# (demo, reliability, broker, media, bench, generate, evaluate) are for developers.
+DEVELOPER_PACKAGES = frozenset({"devtools", "evaluation", "benchmarks"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in PASSTHROUGH:
-        return PASSTHROUGH[argv[0]](argv[1:])
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        if argv and argv[0] in PASSTHROUGH:
+            return PASSTHROUGH[argv[0]](argv[1:])
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args) or 0)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in DEVELOPER_PACKAGES:
+            raise
+        print(
+            f"liveness {argv[0] if argv else ''}: a developer command; it needs the '{exc.name}' package "
+            "of a source checkout (pip install -e '.[dev]'), which the worker images do not ship",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":
