@@ -26,7 +26,7 @@ from processors.identity import IdentityModel, IdentityStage
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime import logs, metrics
-from runtime.faust_app import common_app_options
+from runtime.faust_app import WorkerApp, common_app_options
 from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import decode_decision, decode_identity_request, encode
@@ -52,7 +52,7 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
     # The processor keeps no table, but Faust still makes a data directory: under the temporary
     # directory, not in whatever directory the worker was started from.
     datadir = Path(tempfile.gettempdir()) / f"{settings.app_id}-data"
-    app = faust.App(settings.app_id, datadir=str(datadir), **common_app_options(kafka, settings.web_port))
+    app = WorkerApp(settings.app_id, datadir=str(datadir), **common_app_options(kafka, settings.web_port))
     frames = app.topic(topics.frames, key_type=bytes, value_type=bytes)
     observations = app.topic(topics.observations, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)

@@ -33,7 +33,7 @@ import faust.streams
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from runtime import logs, metrics
-from runtime.faust_app import common_app_options
+from runtime.faust_app import WorkerApp, common_app_options
 from runtime.settings import KafkaSettings
 from runtime.topics import VERIFIER_APP_ID, VERIFIER_TABLE_NAME, ticks_topic_name
 from schemas.clock import now_ms
@@ -359,7 +359,7 @@ def make_verifier_app(
     """The verifier worker; with ``signer`` every decision it publishes is signed."""
     worker = worker or VerifierWorkerSettings()
     topics = kafka.topics
-    app = faust.App(
+    app = WorkerApp(
         worker.app_id,
         **common_app_options(kafka, worker.web_port),
         store=worker.store,
