@@ -11,6 +11,7 @@ which is where the group's ``earliest`` reset policy starts it anyway.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,6 +21,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 if TYPE_CHECKING:
     from runtime.settings import KafkaSettings
 
+log = logging.getLogger(__name__)
 Partition = TypeVar("Partition")
 
 
@@ -58,6 +60,7 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         inputs = {tp: offset for tp, offset in committed.items() if self._is_input(tp.topic)}
         rewind = never_committed(inputs)
         if rewind:
+            log.info("reading %d never-committed input partitions from their beginning", len(rewind))
             await self._thread.seek_to_beginning(*rewind)
         return committed
 
