@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
+from faust.sensors import Monitor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
@@ -92,3 +93,46 @@ class BatchDeliveryTransport(aiokafka_driver.Transport):  # type: ignore[misc]
 def use_batch_delivery(app: faust.App) -> None:
     """Give ``app`` the batch-delivering consumer; call it before the app's first topic or agent."""
     app.transport = BatchDeliveryTransport(app.conf.broker_consumer, app)
+
+
+class OffsetsMonitor(Monitor):  # type: ignore[misc]
+    """Faust's monitor sensor, keeping only the partition offsets (read, committed, end).
+
+    Faust's ``Monitor`` times every record in and out, every stream event, send, commit and
+    table access, for its ``/stats`` web page. The workers' figures are the Prometheus metrics
+    (``runtime/metrics.py``), whose consumer-lag probe reads the monitor's offsets and nothing
+    else; this monitor keeps those and skips the per-record timing.
+    """
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        self.tp_read_offsets[tp] = offset
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        return None
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> None:
+        return None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        return None
+
+    def on_commit_initiated(self, consumer: Any) -> None:
+        return None
+
+    def on_commit_completed(self, consumer: Any, state: Any) -> None:
+        return None

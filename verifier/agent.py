@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from runtime import logs, metrics
 from runtime.faust_app import common_app_options
-from runtime.faust_consumer import use_batch_delivery
+from runtime.faust_consumer import OffsetsMonitor, use_batch_delivery
 from runtime.settings import KafkaSettings
 from runtime.topics import VERIFIER_APP_ID, VERIFIER_TABLE_NAME, ticks_topic_name
 from schemas.clock import now_ms
@@ -367,6 +367,7 @@ def make_verifier_app(
         datadir=worker.data_dir,
         processing_guarantee=worker.processing_guarantee,
         broker_commit_interval=worker.commit_interval_s,
+        Monitor=OffsetsMonitor,
     )
     use_batch_delivery(app)  # before the first topic: it fixes the app's transport
     ticks_name = ticks_topic_name(kafka, worker.app_id)
