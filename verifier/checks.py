@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -47,15 +48,17 @@ def rotation_toward(reference: Face, face: Face, direction: tuple[float, float])
 
 
 class ShapeSignature(list[float]):
-    """A shape signature (face size, then x, y of each landmark) that keeps its centred points.
+    """A shape signature (face size, then x, y of each landmark) that keeps what its comparisons reuse.
 
-    It is stored and compared as the plain list it is (a row holds it as JSON); the centred
-    points are computed at its first comparison and kept, as each frame is compared in up to
-    six pairs across four frames.
+    It is stored and compared as the plain list it is (a row holds it as JSON). Kept beside
+    it: its centred points, computed at its first comparison (each frame is compared in up
+    to six pairs across four frames), and its distance from the signature two frames
+    before it, which the next frame's window asks for again.
     """
 
-    __slots__ = ("_centred",)
+    __slots__ = ("_centred", "_back2", "__weakref__")
     _centred: CentredPoints
+    _back2: tuple[weakref.ref[ShapeSignature], float]
 
     def centred(self) -> CentredPoints:
         try:
@@ -63,6 +66,19 @@ class ShapeSignature(list[float]):
         except AttributeError:
             self._centred = centred_points(self[1:])
             return self._centred
+
+    def distance_from(self, earlier: list[float]) -> float:
+        """``shape_distance(earlier, self)``, remembered for the last ``earlier`` asked about."""
+        try:
+            ref, value = self._back2
+            if ref() is earlier:
+                return value
+        except AttributeError:
+            pass
+        value = shape_distance(earlier, self)
+        if isinstance(earlier, ShapeSignature):  # a weak reference: the memo keeps no frame alive
+            self._back2 = (weakref.ref(earlier), value)
+        return value
 
 
 def shape_signature(face: Face) -> ShapeSignature:
@@ -101,4 +117,11 @@ def persistent_shape_jump(window: list[list[float]]) -> float:
     frame is undone by the next, so comparing around the glitched frame does not.
     """
     before2, before, after, after2 = window[-4:]
-    return min(shape_distance(before, after), shape_distance(before2, after), shape_distance(before, after2))
+    return min(shape_distance(before, after), _distance(before2, after), _distance(before, after2))
+
+
+def _distance(earlier: list[float], later: list[float]) -> float:
+    """Two frames apart: this frame's (earlier, later) is the next frame's (before2, after)."""
+    if isinstance(later, ShapeSignature):
+        return later.distance_from(earlier)
+    return shape_distance(earlier, later)

@@ -8,7 +8,13 @@ import pytest
 from real_faces import PEOPLE, closed_eyes, face, framed, real_mesh, rolled, scaled, translated, turned
 
 from verifier.challenges.blink import face_eye_ratio
-from verifier.checks import as_shape_signature, landmarks_xy, shape_distance, shape_signature
+from verifier.checks import (
+    as_shape_signature,
+    landmarks_xy,
+    persistent_shape_jump,
+    shape_distance,
+    shape_signature,
+)
 from verifier.geometry import (
     LEFT_EYE,
     RIGHT_EYE,
@@ -191,3 +197,15 @@ def test_shape_distance_of_kept_signatures_equals_plain_lists_to_the_bit(other: 
     assert kept == [shape_distance(*plain)] * 2 + [shape_distance(plain[1], plain[0])]
     assert orjson.loads(orjson.dumps([first])) == [plain[0]]  # a row stores it as a plain list
     assert as_shape_signature(plain[0]) == first and as_shape_signature(first) is first
+
+
+def test_persistent_shape_jump_of_kept_signatures_equals_plain_lists_frame_by_frame() -> None:
+    meshes = [turned(real_mesh(PEOPLE[0]), angle) for angle in (0.0, 4.0, 8.0, 12.0)]
+    meshes += [turned(real_mesh(PEOPLE[1]), angle) for angle in (12.0, 16.0, 20.0)]  # a splice
+    signatures = [shape_signature(face(framed(mesh))) for mesh in meshes]
+    windows = [signatures[end - 4 : end] for end in range(4, len(signatures) + 1)]
+
+    kept = [persistent_shape_jump(window) for window in windows]
+
+    assert kept == [persistent_shape_jump([list(s) for s in window]) for window in windows]
+    assert max(kept) > 2 * min(kept)  # the splice stands out, so the comparison is not of zeros
