@@ -184,11 +184,15 @@ class VerifierShell:
         """The session as its row says, decoded (the cached copy when there is one)."""
         return self._heard(self.cached.get(key) or _load(self.table.get(key)))
 
-    def _take(self, batch: _Batch, key: bytes) -> Session | None:
+    def _take(self, batch: _Batch, key: bytes, event: Any) -> Session | None:
         """The session for the next event of ``key``: the batch's copy, else its row's (out of the cache)."""
         if key in batch.sessions:
             return batch.sessions[key]
-        return self._heard(self.cached.pop(key, None) or _load(self.table.get(key)))
+        session = self.cached.pop(key, None)
+        if session is None:
+            with self.table_scope(event):  # only a read needs the event's partition
+                session = _load(self.table.get(key))
+        return self._heard(session)
 
     def _cache(self, key: bytes, session: Session | None) -> None:
         if session is None or session.decided:
@@ -218,8 +222,7 @@ class VerifierShell:
         for event in events:
             message = event.message
             logs.bind_session(message.key)  # records are keyed by session id
-            with self.table_scope(event):
-                await self._on_event(batch, event, message, now_ms)
+            await self._on_event(batch, event, message, now_ms)
         await self._store(batch, now_ms)
 
     async def _on_event(self, batch: _Batch, event: Any, message: Any, now_ms: int) -> None:
@@ -229,7 +232,8 @@ class VerifierShell:
         except Exception as exc:  # one bad event must not stop every other session
             log.exception("verifier failed on %s[%s]@%s", message.topic, message.partition, message.offset)
             if message.key in batch.sessions:  # the core may have changed it before failing
-                batch.sessions[message.key] = self._replayed(batch, message.key)
+                with self.table_scope(event):
+                    batch.sessions[message.key] = self._replayed(batch, message.key)
             self.cached.pop(message.key, None)
             reason = DeadLetterReason.INTERNAL_ERROR.value
             await self._dead_letter(message, reason, repr(exc), None, now_ms)
@@ -250,7 +254,7 @@ class VerifierShell:
             await self._dead_letter(message, exc.reason_code, str(exc), None, now_ms)
             return
         key = message.key
-        session = self._take(batch, key)
+        session = self._take(batch, key, event)
         outcome = self.core.handle(session, item, now_ms)
         # Requests before the row, like decisions: a crash in between repeats a request (the
         # identity stage answers twice, the second answer is ignored), it never loses one.
