@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from runtime import logs, metrics
 from runtime.faust_app import common_app_options
-from runtime.faust_consumer import OffsetsMonitor, use_batch_delivery
+from runtime.lean_worker import OffsetsMonitor, settle_garbage_collector, use_batch_delivery
 from runtime.settings import KafkaSettings
 from runtime.topics import VERIFIER_APP_ID, VERIFIER_TABLE_NAME, ticks_topic_name
 from schemas.clock import now_ms
@@ -397,6 +397,7 @@ def make_verifier_app(
 
     @app.agent(inputs)
     async def verify_sessions(stream: faust.StreamT) -> None:
+        settle_garbage_collector()  # the worker has started: what it holds now stays
         async for events in stream.take_events(worker.batch_max_events, within=worker.batch_within_s):
             await shell.on_events(events, now_ms())
 
