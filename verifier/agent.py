@@ -14,6 +14,11 @@ Events are taken in batches: each session a batch touches is read from the table
 once, fed every event of the batch in partition order, and written back once at
 the end, after the decisions and identity requests of the batch are on their
 topics; the batch's offsets are acknowledged only after that.
+
+What Faust spends per record is cut where the guarantees above do not depend on it
+(``runtime/lean_worker.py``): each fetched batch is handed to the stream in one task, the
+monitor keeps only partition offsets, and the garbage collector leaves the start-up objects
+alone.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from runtime import logs, metrics
 from runtime.faust_app import WorkerApp, common_app_options
+from runtime.lean_worker import OffsetsMonitor, settle_garbage_collector, use_batch_delivery
 from runtime.settings import KafkaSettings
 from runtime.topics import VERIFIER_APP_ID, VERIFIER_TABLE_NAME, ticks_topic_name
 from schemas.clock import now_ms
@@ -183,11 +189,15 @@ class VerifierShell:
         """The session as its row says, decoded (the cached copy when there is one)."""
         return self._heard(self.cached.get(key) or _load(self.table.get(key)))
 
-    def _take(self, batch: _Batch, key: bytes) -> Session | None:
+    def _take(self, batch: _Batch, key: bytes, event: Any) -> Session | None:
         """The session for the next event of ``key``: the batch's copy, else its row's (out of the cache)."""
         if key in batch.sessions:
             return batch.sessions[key]
-        return self._heard(self.cached.pop(key, None) or _load(self.table.get(key)))
+        session = self.cached.pop(key, None)
+        if session is None:
+            with self.table_scope(event):  # only a read needs the event's partition
+                session = _load(self.table.get(key))
+        return self._heard(session)
 
     def _cache(self, key: bytes, session: Session | None) -> None:
         if session is None or session.decided:
@@ -217,8 +227,7 @@ class VerifierShell:
         for event in events:
             message = event.message
             logs.bind_session(message.key)  # records are keyed by session id
-            with self.table_scope(event):
-                await self._on_event(batch, event, message, now_ms)
+            await self._on_event(batch, event, message, now_ms)
         await self._store(batch, now_ms)
 
     async def _on_event(self, batch: _Batch, event: Any, message: Any, now_ms: int) -> None:
@@ -228,7 +237,8 @@ class VerifierShell:
         except Exception as exc:  # one bad event must not stop every other session
             log.exception("verifier failed on %s[%s]@%s", message.topic, message.partition, message.offset)
             if message.key in batch.sessions:  # the core may have changed it before failing
-                batch.sessions[message.key] = self._replayed(batch, message.key)
+                with self.table_scope(event):
+                    batch.sessions[message.key] = self._replayed(batch, message.key)
             self.cached.pop(message.key, None)
             reason = DeadLetterReason.INTERNAL_ERROR.value
             await self._dead_letter(message, reason, repr(exc), None, now_ms)
@@ -249,7 +259,7 @@ class VerifierShell:
             await self._dead_letter(message, exc.reason_code, str(exc), None, now_ms)
             return
         key = message.key
-        session = self._take(batch, key)
+        session = self._take(batch, key, event)
         outcome = self.core.handle(session, item, now_ms)
         # Requests before the row, like decisions: a crash in between repeats a request (the
         # identity stage answers twice, the second answer is ignored), it never loses one.
@@ -366,7 +376,9 @@ def make_verifier_app(
         datadir=worker.data_dir,
         processing_guarantee=worker.processing_guarantee,
         broker_commit_interval=worker.commit_interval_s,
+        Monitor=OffsetsMonitor,
     )
+    use_batch_delivery(app)  # before the first topic: it fixes the app's transport
     ticks_name = ticks_topic_name(kafka, worker.app_id)
     inputs = app.topic(topics.sessions, topics.observations, ticks_name, key_type=bytes, value_type=bytes)
     table = app.Table(
@@ -390,6 +402,7 @@ def make_verifier_app(
 
     @app.agent(inputs)
     async def verify_sessions(stream: faust.StreamT) -> None:
+        settle_garbage_collector()  # the worker has started: what it holds now stays
         async for events in stream.take_events(worker.batch_max_events, within=worker.batch_within_s):
             await shell.on_events(events, now_ms())
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
 from schemas.events import LANDMARK_SUBSET, Check, Face
-from verifier.geometry import homography_residual, similarity_residual_flat
+from verifier.geometry import (
+    CentredPoints,
+    centred_points,
+    homography_residual,
+    similarity_residual_centred,
+)
 
 
 def face_size(face: Face) -> float:
@@ -41,7 +47,41 @@ def rotation_toward(reference: Face, face: Face, direction: tuple[float, float])
     return d_yaw * direction[0] + d_pitch * direction[1]
 
 
-def shape_signature(face: Face) -> list[float]:
+class ShapeSignature(list[float]):
+    """A shape signature (face size, then x, y of each landmark) that keeps what its comparisons reuse.
+
+    It is stored and compared as the plain list it is (a row holds it as JSON). Kept beside
+    it: its centred points, computed at its first comparison (each frame is compared in up
+    to six pairs across four frames), and its distance from the signature two frames
+    before it, which the next frame's window asks for again.
+    """
+
+    __slots__ = ("_centred", "_back2", "__weakref__")
+    _centred: CentredPoints
+    _back2: tuple[weakref.ref[ShapeSignature], float]
+
+    def centred(self) -> CentredPoints:
+        try:
+            return self._centred
+        except AttributeError:
+            self._centred = centred_points(self[1:])
+            return self._centred
+
+    def distance_from(self, earlier: list[float]) -> float:
+        """``shape_distance(earlier, self)``, remembered for the last ``earlier`` asked about."""
+        try:
+            ref, value = self._back2
+            if ref() is earlier:
+                return value
+        except AttributeError:
+            pass
+        value = shape_distance(earlier, self)
+        if isinstance(earlier, ShapeSignature):  # a weak reference: the memo keeps no frame alive
+            self._back2 = (weakref.ref(earlier), value)
+        return value
+
+
+def shape_signature(face: Face) -> ShapeSignature:
     """What the shape-continuity check keeps of a frame: the face size, then the landmarks' x, y.
 
     All sent landmarks count, mouth and eyelids too: measured on real video, leaving the
@@ -49,13 +89,24 @@ def shape_signature(face: Face) -> list[float]:
     """
     xy = [0.0] * (2 * len(LANDMARK_SUBSET))
     xy[0::2], xy[1::2] = face.landmarks[0::3], face.landmarks[1::3]  # landmarks are x, y, z triples
-    return [face_size(face), *xy]
+    return ShapeSignature([face_size(face), *xy])
+
+
+def as_shape_signature(values: list[float]) -> ShapeSignature:
+    """A signature read back from a row (a plain list) as a ``ShapeSignature``; one already is stays."""
+    return values if isinstance(values, ShapeSignature) else ShapeSignature(values)
 
 
 def shape_distance(a: list[float], b: list[float]) -> float:
     """How much the proportions differ between two signatures, over their mean face size."""
     size = (a[0] + b[0]) / 2
-    return similarity_residual_flat(a[1:], b[1:]) / size if size > 0 else 0.0
+    if size <= 0:
+        return 0.0
+    return similarity_residual_centred(_centred(a), _centred(b)) / size
+
+
+def _centred(signature: list[float]) -> CentredPoints:
+    return signature.centred() if isinstance(signature, ShapeSignature) else centred_points(signature[1:])
 
 
 def persistent_shape_jump(window: list[list[float]]) -> float:
@@ -66,4 +117,11 @@ def persistent_shape_jump(window: list[list[float]]) -> float:
     frame is undone by the next, so comparing around the glitched frame does not.
     """
     before2, before, after, after2 = window[-4:]
-    return min(shape_distance(before, after), shape_distance(before2, after), shape_distance(before, after2))
+    return min(shape_distance(before, after), _distance(before2, after), _distance(before, after2))
+
+
+def _distance(earlier: list[float], later: list[float]) -> float:
+    """Two frames apart: this frame's (earlier, later) is the next frame's (before2, after)."""
+    if isinstance(later, ShapeSignature):
+        return later.distance_from(earlier)
+    return shape_distance(earlier, later)

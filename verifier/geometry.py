@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import mul
 
 import numpy as np
@@ -108,20 +109,44 @@ def similarity_residual_flat(src: Sequence[float], dst: Sequence[float]) -> floa
     centred) the best similarity is one coefficient s = <a, b> / <a, a>, and the residual's
     sum of squares is |b|^2 - |<a, b>|^2 / |a|^2: four dot products, each one C loop.
     """
-    n = len(src) // 2
-    if n == 0 or len(dst) != len(src):
+    if len(src) // 2 == 0 or len(dst) != len(src):
         raise ValueError("a similarity needs two equally long, non-empty point lists")
-    ax, ay, bx, by = src[0::2], src[1::2], dst[0::2], dst[1::2]
+    return similarity_residual_centred(centred_points(src), centred_points(dst))
+
+
+@dataclass(frozen=True, slots=True)
+class CentredPoints:
+    """Flat points moved to their centroid, with their sum of squares: one side of a similarity fit.
+
+    Apart so that a frame compared with several others is centred once (the shape-continuity
+    check compares each frame in up to six pairs); the residual is the same to the last bit.
+    """
+
+    xs: list[float]
+    ys: list[float]
+    squares: float
+    count: int
+
+
+def centred_points(flat: Sequence[float]) -> CentredPoints:
+    """``[x0, y0, x1, y1, ...]`` centred on their centroid (see ``similarity_residual_flat``)."""
+    n = len(flat) // 2
+    xs, ys = flat[0::2], flat[1::2]
     # Centred first: the sums of squares of raw pixel coordinates would cancel away digits.
-    cax, cay, cbx, cby = sum(ax) / n, sum(ay) / n, sum(bx) / n, sum(by) / n
-    ax = [x - cax for x in ax]
-    ay = [y - cay for y in ay]
-    bx = [x - cbx for x in bx]
-    by = [y - cby for y in by]
-    norm = sum(map(mul, ax, ax)) + sum(map(mul, ay, ay))
-    if norm < 1e-12:
+    cx, cy = sum(xs) / n, sum(ys) / n
+    xs = [x - cx for x in xs]
+    ys = [y - cy for y in ys]
+    return CentredPoints(xs, ys, sum(map(mul, xs, xs)) + sum(map(mul, ys, ys)), n)
+
+
+def similarity_residual_centred(src: CentredPoints, dst: CentredPoints) -> float:
+    """``similarity_residual_flat`` of two centred point sets: the cross terms are all that is left."""
+    if src.count == 0 or dst.count != src.count or len(dst.xs) != len(src.xs):
+        raise ValueError("a similarity needs two equally long, non-empty point lists")
+    if src.squares < 1e-12:
         return 0.0
+    ax, ay, bx, by = src.xs, src.ys, dst.xs, dst.ys
     re = sum(map(mul, ax, bx)) + sum(map(mul, ay, by))
     im = sum(map(mul, ax, by)) - sum(map(mul, ay, bx))
-    squares = sum(map(mul, bx, bx)) + sum(map(mul, by, by)) - (re * re + im * im) / norm
-    return math.sqrt(max(squares, 0.0) / n)  # rounding can leave a tiny negative for a perfect fit
+    squares = dst.squares - (re * re + im * im) / src.squares
+    return math.sqrt(max(squares, 0.0) / src.count)  # rounding can leave a tiny negative for a perfect fit

@@ -308,6 +308,11 @@ class Verifier:
         if done or obs.seq < session.next_seq or obs.seq in session.pending or held_too_many:
             session.frames_ignored += 1
             return Outcome(session, ignored=True)
+        if session.challenge is not None and obs.seq == session.next_seq and not session.pending:
+            # In order, the usual case: applied as ``_drain`` would, without the trip through ``pending``.
+            session.next_seq += 1
+            outcome = self._apply(session, obs, now_ms)
+            return outcome if outcome.decision else self._drain(session, now_ms, flush=False)
         session.pending[obs.seq] = obs.to_dict()
         if session.challenge is None:
             return Outcome(session)

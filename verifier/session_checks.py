@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from schemas.events import Check, Face, Observation
 from schemas.reasons import DeadLetterReason, Reason
 from verifier.challenges import Verdict
-from verifier.checks import persistent_shape_jump, shape_signature
+from verifier.checks import as_shape_signature, persistent_shape_jump, shape_signature
 from verifier.settings import VerifierSettings
 
 if TYPE_CHECKING:
@@ -215,7 +215,8 @@ class Continuity(Unit):
         previous = Face.trusted(values["last_face"]) if values["last_face"] else None
         steps = max(1, obs.seq - values["last_seq_used"])
         values["last_face"], values["last_seq_used"] = face.to_dict(), obs.seq
-        values["recent_shapes"] = [*values["recent_shapes"][-3:], shape_signature(face)]
+        recent = [as_shape_signature(shape) for shape in values["recent_shapes"][-3:]]
+        values["recent_shapes"] = [*recent, shape_signature(face)]
         shapes = values["recent_shapes"]
         shape = persistent_shape_jump(shapes) if len(shapes) == 4 else 0.0
         if previous is None:

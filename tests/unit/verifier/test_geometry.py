@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 from real_faces import PEOPLE, closed_eyes, face, framed, real_mesh, rolled, scaled, translated, turned
 
 from verifier.challenges.blink import face_eye_ratio
-from verifier.checks import landmarks_xy, shape_signature
+from verifier.checks import (
+    as_shape_signature,
+    landmarks_xy,
+    persistent_shape_jump,
+    shape_distance,
+    shape_signature,
+)
 from verifier.geometry import (
     LEFT_EYE,
     RIGHT_EYE,
@@ -177,3 +184,28 @@ def test_similarity_residual_flat_collapsed_points_is_zero() -> None:
 def test_similarity_residual_flat_bad_points_raise(src: list[float], dst: list[float]) -> None:
     with pytest.raises(ValueError):
         similarity_residual_flat(src, dst)
+
+
+@pytest.mark.parametrize("other", PEOPLE)
+def test_shape_distance_of_kept_signatures_equals_plain_lists_to_the_bit(other: str) -> None:
+    first = shape_signature(face(framed(real_mesh(PEOPLE[0]))))
+    second = shape_signature(face(framed(turned(real_mesh(other), 15.0))))
+    plain = [list(first), list(second)]
+
+    kept = [shape_distance(first, second), shape_distance(first, second), shape_distance(second, first)]
+
+    assert kept == [shape_distance(*plain)] * 2 + [shape_distance(plain[1], plain[0])]
+    assert orjson.loads(orjson.dumps([first])) == [plain[0]]  # a row stores it as a plain list
+    assert as_shape_signature(plain[0]) == first and as_shape_signature(first) is first
+
+
+def test_persistent_shape_jump_of_kept_signatures_equals_plain_lists_frame_by_frame() -> None:
+    meshes = [turned(real_mesh(PEOPLE[0]), angle) for angle in (0.0, 4.0, 8.0, 12.0)]
+    meshes += [turned(real_mesh(PEOPLE[1]), angle) for angle in (12.0, 16.0, 20.0)]  # a splice
+    signatures = [shape_signature(face(framed(mesh))) for mesh in meshes]
+    windows = [signatures[end - 4 : end] for end in range(4, len(signatures) + 1)]
+
+    kept = [persistent_shape_jump(window) for window in windows]
+
+    assert kept == [persistent_shape_jump([list(s) for s in window]) for window in windows]
+    assert max(kept) > 2 * min(kept)  # the splice stands out, so the comparison is not of zeros
