@@ -214,7 +214,7 @@ def _add_identity_stage(
                 jpeg, meshes = await reader.read(message.partition, request), None
             sample = await loop.run_in_executor(thread, logs.in_context(stage.sample), request, jpeg, meshes)
             await observations.send(key=message.key, value=encode(sample))
-            metrics.record_identity_sample(sample.error is None)
+            metrics.record_identity_sample(sample.error is None, held is not None)
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_reader(sender: Any, **kwargs: Any) -> None:
