@@ -104,9 +104,9 @@ def seventy_percent(capacity: dict[str, float]) -> int:
     return max(1, round(0.7 * capacity["saturation_sessions_exact"]))
 
 
-def run_latency(bench: measure.Bench, rounds: int) -> dict[str, Any]:
+def run_latency(bench: measure.Bench, rounds: int, loads: Sequence[int] = ()) -> dict[str, Any]:
     """Only what the latency goal needs: the processor's rate, the identity stage's cost, and the
-    decision latency at 1 session and at 70% of the saturation they give."""
+    decision latency at 1 session and at 70% of the saturation they give (or at ``loads``)."""
     recordings = genuine_recordings(bench.work_dir / "sessions", 12)
     frames = frame_pool(recordings, 400)
     report: dict[str, Any] = {"machine": machine(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -115,8 +115,8 @@ def run_latency(bench: measure.Bench, rounds: int) -> dict[str, Any]:
     report["processor"] = {"ceiling_fps": ceiling, "pipeline_fps": one["fps"], "ratio": one["fps"] / ceiling}
     report["identity"] = measure.identity_cost(frames[:100], recordings[:4], embeddings=30)
     capacity = saturation(one["fps"], report["identity"])
-    loads = sorted({1, seventy_percent(capacity)})
-    rows = measure.decision_latency(bench, recordings, loads, rounds=rounds)
+    loads = loads or sorted({1, seventy_percent(capacity)})
+    rows = measure.decision_latency(bench, recordings, loads, rounds)
     report["latency"] = {**capacity, "rows": rows}
     return report
 
@@ -127,8 +127,9 @@ def format_latency(report: dict[str, Any]) -> str:
     lines = [
         f"processor {p['pipeline_fps']:.1f} frames/s "
         f"({p['ratio']:.2f} of the {p['ceiling_fps']:.1f} ceiling); "
-        f"identity {i['embedding_ms']:.1f} ms/sample ({i['embedding_ms_facemesh_again']:.1f} with FaceMesh "
-        f"run again) x {i['embeddings_per_session']:.2f} per session",
+        f"identity {i['embedding_ms']:.1f} ms/sample "
+        f"({i.get('embedding_ms_facemesh_again', float('nan')):.1f} with FaceMesh run again) "
+        f"x {i['embeddings_per_session']:.2f} per session",
         f"saturation {lat['saturation_sessions_exact']:.1f} sessions at 10 fps "
         f"({lat['processor_ms_per_session']:.0f} ms of processor CPU per session; "
         f"FaceMesh alone: {lat['facemesh_only_sessions']:.0f})",
@@ -253,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only the decision latency at 1 session and at 70%% of saturation (and what saturation needs)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="sessions per lane in --latency-only")
+    parser.add_argument(
+        "--loads",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[],
+        help="with --latency-only: these concurrent-session counts instead of 1 and 70%% (e.g. 1,6)",
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("out/bench"))
     parser.add_argument("--bootstrap", help="an existing broker [LIVENESS_BOOTSTRAP]; else one is started")
     args = parser.parse_args(argv)
@@ -266,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bootstrap = broker.bootstrap
     try:
         bench = measure.Bench(bootstrap, args.work_dir, quick=args.quick)
-        report = run_latency(bench, args.rounds) if args.latency_only else run_all(bench)
+        report = run_latency(bench, args.rounds, args.loads) if args.latency_only else run_all(bench)
     finally:
         if broker:
             broker.stop()
