@@ -13,64 +13,74 @@ This module imports only dlib and numpy, so the child loads neither MediaPipe no
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 
 import dlib
 import numpy as np
 from numpy.typing import NDArray
 
-_network: dlib.face_recognition_model_v1 | None = None  # the child's, loaded once
 
-
-def load_network(model_path: str) -> None:
-    """The child's start: load the network once."""
-    global _network
-    _network = dlib.face_recognition_model_v1(model_path)
-
-
-def network_descriptor(chip_rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
-    """The network's raw 128-d descriptor of one aligned chip (in the child)."""
-    if _network is None:
-        raise RuntimeError("the face network is not loaded in this process")
-    return np.asarray(_network.compute_face_descriptor(chip_rgb), dtype=np.float32)
-
-
-def _loaded() -> bool:
-    return _network is not None
+def serve(connection: Connection, model_path: str) -> None:
+    """The child: load the network, then answer each chip with its raw descriptor until the pipe closes."""
+    network = dlib.face_recognition_model_v1(model_path)
+    connection.send(True)  # loaded
+    while True:
+        try:
+            chip = connection.recv()
+        except EOFError:
+            return
+        connection.send(np.asarray(network.compute_face_descriptor(chip), dtype=np.float32))
 
 
 class NetworkProcess:
     """One child process that runs the face network; ``descriptor`` blocks the caller, not the GIL.
 
-    A child that dies (killed for memory, say) is replaced at the next chip, which is tried once
-    more. Close it, or let interpreter exit stop the child.
+    A plain pipe rather than a process pool: a chip and its answer each cross once, with no
+    feeder or result thread to wake on the way, which matters on a busy machine. One caller at a
+    time (the identity thread). A child that dies is replaced at the next chip, which is tried
+    once more. Close it, or let interpreter exit end the child (a daemon).
     """
 
     def __init__(self, model_path: str) -> None:
         self.model_path = model_path
-        self._pool = self._start()
+        self._process, self._connection = self._start()
 
-    def _start(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the worker has threads (MediaPipe's, Kafka's) a forked child would inherit
-        # mid-flight.
-        pool = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=load_network,
-            initargs=(self.model_path,),
+    def _start(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        # spawn, not fork: the worker has threads (MediaPipe's, Kafka's) a forked child would
+        # inherit mid-flight.
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=serve, args=(theirs, self.model_path), daemon=True, name="face-network"
         )
-        if not pool.submit(_loaded).result():  # start the child and load the model now, not at the first chip
+        process.start()
+        theirs.close()
+        if not ours.recv():  # wait for the model to load: start-up pays for it, not the first chip
             raise RuntimeError("the face network did not load")
-        return pool
+        return process, ours
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id."""
+        return self._process.pid
 
     def descriptor(self, chip_rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
         """The raw descriptor of ``chip_rgb``, computed in the child."""
         try:
-            return self._pool.submit(network_descriptor, chip_rgb).result()
-        except BrokenProcessPool:
-            self._pool = self._start()
-            return self._pool.submit(network_descriptor, chip_rgb).result()
+            return self._ask(chip_rgb)
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            self.close()
+            self._process, self._connection = self._start()
+            return self._ask(chip_rgb)
+
+    def _ask(self, chip_rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        self._connection.send(chip_rgb)
+        descriptor: NDArray[np.float32] = self._connection.recv()
+        return descriptor
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """End the child: closing the pipe ends its loop."""
+        self._connection.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()

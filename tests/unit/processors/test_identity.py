@@ -10,16 +10,20 @@ suggested to the verifier.
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import face_recognition_models
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 from devtools.media import MediaSet, fetch_media
+from processors.face_network import NetworkProcess
 from processors.identity import (
     CHIP_SIZE_PX,
     EMBEDDING_DIMENSIONS,
@@ -341,3 +345,19 @@ def test_recent_frames_of_capacity_zero_hold_nothing() -> None:
     recent = RecentFrames(0)
     recent.keep(0, 1, AnalysedFrame(b"jpeg", ()))
     assert recent.get(0, 1) is None and len(recent) == 0
+
+
+def test_network_process_replaces_a_child_that_died(media: MediaSet, analyzer: FaceAnalyzer) -> None:
+    image, mesh = photo(media, analyzer, "audrey_crop.jpg")
+    chip = face_chip(image, mesh)
+    network = NetworkProcess(face_recognition_models.face_recognition_model_location())
+    try:
+        first, pid = network.descriptor(chip), network.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+
+        again = network.descriptor(chip)
+
+        assert network.pid != pid and np.array_equal(first, again)
+    finally:
+        network.close()
