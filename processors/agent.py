@@ -14,7 +14,6 @@ frame, are read back from the frames topic and analysed again.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,9 +48,6 @@ class ProcessorSettings:
     # Analysed frames kept for the identity stage (~35 KB each): a few seconds of frames at full
     # rate, more than the verifier's usual delay between an observation and its request.
     identity_recent_frames: int = 512
-    # Embeddings at once, each on a thread and a network child of its own (~75 MB each): a
-    # decision's last sample then rarely waits behind another session's.
-    identity_workers: int = 2
     evidence_stage: bool = True  # copy each decision's reference and audit frames to the evidence topic
 
 
@@ -187,17 +183,20 @@ def _add_identity_stage(
     dead_letters: Any,
     recent: RecentFrames,
 ) -> None:
-    """The agent that embeds the frames the verifier asks for, ``identity_workers`` at a time."""
+    """The agent that embeds the frames the verifier asks for, on a thread of its own."""
     requests = app.topic(kafka.topics.identity_requests, key_type=bytes, value_type=bytes)
-    workers = [_identity_worker(settings) for _ in range(max(1, settings.identity_workers))]
-    turns = itertools.count()
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity")
+    # Each thread owns its models (neither FaceMesh nor dlib's network is thread-safe); the
+    # network runs in a child process, as dlib holds the GIL for its whole pass.
+    model = IdentityModel(own_process=True)
+    stage = thread.submit(
+        lambda: IdentityStage(FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits), model)
+    ).result()
     reader = FrameReader(kafka, settings.limits.max_bytes)
 
-    # Requests are independent (each names its frame), so the actors may answer out of order.
-    @app.agent(requests, concurrency=len(workers))
+    @app.agent(requests)
     async def embed_identities(stream: faust.StreamT) -> None:
         loop = asyncio.get_running_loop()
-        thread, stage, _ = workers[next(turns) % len(workers)]
         async for event in stream.events():
             message = event.message
             logs.bind_session(message.key)
@@ -220,17 +219,7 @@ def _add_identity_stage(
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_reader(sender: Any, **kwargs: Any) -> None:
         await reader.stop()
-        for _, _, model in workers:
-            model.close()
-
-
-def _identity_worker(settings: ProcessorSettings) -> tuple[ThreadPoolExecutor, IdentityStage, IdentityModel]:
-    """A thread and the stage it owns (neither FaceMesh nor dlib's network is thread-safe); the
-    network runs in a child process, as dlib holds the GIL for its whole pass."""
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity")
-    model = IdentityModel(own_process=True)
-    analyzer = thread.submit(FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits)
-    return thread, IdentityStage(analyzer.result(), model), model
+        model.close()
 
 
 class FrameReader:
@@ -243,7 +232,6 @@ class FrameReader:
     def __init__(self, kafka: KafkaSettings, max_frame_bytes: int, timeout_s: float = 5.0) -> None:
         self.kafka, self.max_frame_bytes, self.timeout_s = kafka, max_frame_bytes, timeout_s
         self.consumer: AIOKafkaConsumer | None = None
-        self._one_at_a_time = asyncio.Lock()  # concurrent callers would move each other's seek
 
     async def read(self, partition: int, request: IdentityRequest) -> bytes | None:
         """The JPEG of the requested frame; None when it is not (or no longer) on the topic."""
@@ -253,10 +241,6 @@ class FrameReader:
 
     async def read_offset(self, partition: int, offset: int) -> bytes | None:
         """The frame at ``offset`` of ``partition``; None when it is not (or no longer) there."""
-        async with self._one_at_a_time:
-            return await self._read_offset(partition, offset)
-
-    async def _read_offset(self, partition: int, offset: int) -> bytes | None:
         consumer = await self._consumer()
         tp = TopicPartition(self.kafka.topics.frames, partition)
         if consumer.assignment() != {tp}:
