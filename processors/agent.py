@@ -5,8 +5,10 @@ heartbeats; the agent awaits each frame before taking the next, which keeps
 the order of every partition. Scale by adding processes, up to the partition count.
 
 The same worker is the identity stage: it answers the verifier's identity requests
-(a few frames per session) by reading the frame back from the frames topic and
-embedding its face on a second thread, so the FaceMesh path keeps its pace.
+(a few frames per session) by embedding the frame's face on a second thread, with dlib's
+network in a child process, so the FaceMesh path keeps its pace. The frame and its
+landmarks come from the frames it analysed last (``RecentFrames``), or, for an older
+frame, are read back from the frames topic and analysed again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.evidence import EvidenceKeeper
-from processors.identity import IdentityModel, IdentityStage
+from processors.identity import AnalysedFrame, IdentityModel, IdentityStage, RecentFrames
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime import logs, metrics
@@ -43,6 +45,9 @@ class ProcessorSettings:
     batch_max: int = 8  # frames handed to the inference thread at once
     batch_within_s: float = 0.005  # longest wait for a batch to fill
     identity_stage: bool = True  # answer the verifier's identity requests (needs the face model)
+    # Analysed frames kept for the identity stage (~35 KB each): a few seconds of frames at full
+    # rate, more than the verifier's usual delay between an observation and its request.
+    identity_recent_frames: int = 512
     evidence_stage: bool = True  # copy each decision's reference and audit frames to the evidence topic
 
 
@@ -60,6 +65,7 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
     analyzer = executor.submit(
         FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits
     ).result()
+    recent = RecentFrames(settings.identity_recent_frames if settings.identity_stage else 0)
 
     @app.agent(frames)
     async def analyse_frames(stream: faust.StreamT) -> None:
@@ -86,6 +92,10 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
             )
             for message, result in zip(messages, results, strict=True):
                 logs.bind_session(message.key)  # records are keyed by session id
+                if result.analysis is not None and result.observation is not None:
+                    # Kept before the observation goes out: the verifier's request follows it.
+                    frame = AnalysedFrame(message.value, result.analysis.meshes)
+                    recent.keep(message.partition, message.offset, frame)
                 await _publish(message, result)
 
     def _server_time_refusal(message: Any) -> Any:
@@ -102,15 +112,20 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
         letter_reason = result.dead_letter.reason if result.dead_letter else None
         metrics.record_frame(result.observation, letter_reason, now_ms())
 
-    _add_stages(app, kafka, settings, observations, dead_letters)
+    _add_stages(app, kafka, settings, observations, dead_letters, recent)
     return app
 
 
 def _add_stages(
-    app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings, observations: Any, dead_letters: Any
+    app: faust.App,
+    kafka: KafkaSettings,
+    settings: ProcessorSettings,
+    observations: Any,
+    dead_letters: Any,
+    recent: RecentFrames,
 ) -> None:
     if settings.identity_stage:
-        _add_identity_stage(app, kafka, settings, observations, dead_letters)
+        _add_identity_stage(app, kafka, settings, observations, dead_letters, recent)
     if settings.evidence_stage:
         _add_evidence_stage(app, kafka, settings)
 
@@ -161,16 +176,21 @@ def _add_evidence_stage(app: faust.App, kafka: KafkaSettings, settings: Processo
 
 
 def _add_identity_stage(
-    app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings, observations: Any, dead_letters: Any
+    app: faust.App,
+    kafka: KafkaSettings,
+    settings: ProcessorSettings,
+    observations: Any,
+    dead_letters: Any,
+    recent: RecentFrames,
 ) -> None:
     """The agent that embeds the frames the verifier asks for, on a thread of its own."""
     requests = app.topic(kafka.topics.identity_requests, key_type=bytes, value_type=bytes)
     thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity")
-    # Each thread owns its models (neither FaceMesh nor dlib's network is thread-safe).
+    # Each thread owns its models (neither FaceMesh nor dlib's network is thread-safe); the
+    # network runs in a child process, as dlib holds the GIL for its whole pass.
+    model = IdentityModel(own_process=True)
     stage = thread.submit(
-        lambda: IdentityStage(
-            FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits), IdentityModel()
-        )
+        lambda: IdentityStage(FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits), model)
     ).result()
     reader = FrameReader(kafka, settings.limits.max_bytes)
 
@@ -187,14 +207,19 @@ def _add_identity_stage(
                 letter = dead_letter(exc.reason_code, str(exc), source, message.value, None, now_ms())
                 await dead_letters.send(key=message.key, value=encode(letter))
                 continue
-            jpeg = await reader.read(message.partition, request)
-            sample = await loop.run_in_executor(thread, logs.in_context(stage.sample), request, jpeg)
+            held = recent.get(message.partition, request.frame_offset)
+            if held is not None:
+                jpeg, meshes = held.jpeg, held.meshes
+            else:
+                jpeg, meshes = await reader.read(message.partition, request), None
+            sample = await loop.run_in_executor(thread, logs.in_context(stage.sample), request, jpeg, meshes)
             await observations.send(key=message.key, value=encode(sample))
-            metrics.record_identity_sample(sample.error is None)
+            metrics.record_identity_sample(sample.error is None, held is not None)
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_reader(sender: Any, **kwargs: Any) -> None:
         await reader.stop()
+        model.close()
 
 
 class FrameReader:

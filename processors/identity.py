@@ -10,12 +10,17 @@ Distances are Euclidean between L2-normalised embeddings (dlib's raw vectors hav
 ~1.43, so its usual 0.6 limit is ~0.42 here). On the pinned face media: one person within a
 session (warped and real-video head turns) 0.13-0.32, across a whole video or years of photos
 <= 0.38; two people 0.38-0.70, similar-looking pairs from 0.395 (franck / George Clooney).
-One embedding costs ~75-110 ms of CPU, 10-15 FaceMesh frames: only the frames the verifier
-asks for are embedded (``IdentityStage``; verifier/identity.py says which).
+One embedding costs ~75 ms of CPU, about 15 FaceMesh frames: only the frames the verifier
+asks for are embedded (``IdentityStage``; verifier/identity.py says which), aligned on the
+landmarks the processor's own FaceMesh pass found in that frame (``RecentFrames``) when it
+still holds them. In the worker the network runs in a child process (processors/face_network.py).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
@@ -24,6 +29,7 @@ import face_recognition_models
 import numpy as np
 from numpy.typing import NDArray
 
+from processors.face_network import NetworkProcess
 from processors.landmarks import FaceAnalyzer, decode_jpeg
 from schemas.errors import LivenessError
 from schemas.events import IdentityRequest, IdentitySample
@@ -49,17 +55,28 @@ class IdentityModel:
     """dlib's ResNet face embedding, loaded once.
 
     Not thread-safe (the network keeps its buffers between calls): each thread owns one,
-    like ``FaceAnalyzer``.
+    like ``FaceAnalyzer``. ``own_process=True`` runs the network in a child process
+    (``processors.face_network``), for a process whose other threads must keep running
+    meanwhile; the numbers are the same.
     """
 
-    def __init__(self, model_path: str | None = None) -> None:
+    def __init__(self, model_path: str | None = None, *, own_process: bool = False) -> None:
         path = model_path or face_recognition_models.face_recognition_model_location()
-        self._net = dlib.face_recognition_model_v1(path)
+        self._process = NetworkProcess(path) if own_process else None
+        self._net = None if own_process else dlib.face_recognition_model_v1(path)
 
     def embed(self, image_bgr: NDArray[np.uint8], mesh_points_px: NDArray[np.float64]) -> NDArray[np.float32]:
         """The L2-normalised 128-d embedding of the face whose (468, 3) pixel mesh is given."""
         chip = face_chip(image_bgr, mesh_points_px)
+        if self._process is not None:
+            return normalised(self._process.descriptor(chip))
+        assert self._net is not None
         return normalised(np.asarray(self._net.compute_face_descriptor(chip), dtype=np.float32))
+
+    def close(self) -> None:
+        """Stop the child process, if the network runs in one."""
+        if self._process is not None:
+            self._process.close()
 
 
 def face_chip(image_bgr: NDArray[np.uint8], mesh_points_px: NDArray[np.float64]) -> NDArray[np.uint8]:
@@ -115,20 +132,32 @@ class IdentityStage:
     """One requested frame in, its identity sample out: decode, find the one face, embed it.
 
     The verifier asks for a few frames per session (the first framed frame and each milestone of
-    the challenge); FaceMesh runs again on them here (~7 ms) rather than shipping all 468
-    landmarks with every observation. Not thread-safe: one per thread, like its parts.
+    the challenge). The worker passes the landmarks its FaceMesh pass found in that frame when
+    it still holds them (``RecentFrames``); otherwise FaceMesh runs again here (~5 ms) rather
+    than shipping all 468 landmarks with every observation. Not thread-safe: one per thread,
+    like its parts.
     """
 
     def __init__(self, analyzer: FaceAnalyzer, model: FaceEmbedder) -> None:
         self.analyzer, self.model = analyzer, model
 
-    def sample(self, request: IdentityRequest, jpeg: bytes | None) -> IdentitySample:
-        """The embedding of the request's frame, or a sample that says why there is none."""
+    def sample(
+        self,
+        request: IdentityRequest,
+        jpeg: bytes | None,
+        meshes: Sequence[NDArray[np.float64]] | None = None,
+    ) -> IdentitySample:
+        """The embedding of the request's frame, or a sample that says why there is none.
+
+        ``meshes``: FaceMesh's faces of this very frame, as the processor found them; None to
+        run FaceMesh here.
+        """
         if jpeg is None:
             return self._failed(request, "frame not found")
         try:
             image = decode_jpeg(jpeg, self.analyzer.limits)
-            meshes = self.analyzer.mesh_points(image)
+            if meshes is None:
+                meshes = self.analyzer.mesh_points(image)
             if len(meshes) != 1:
                 return self._failed(request, f"{len(meshes)} faces in the frame")
             embedding = self.model.embed(image, meshes[0])
@@ -139,3 +168,42 @@ class IdentityStage:
     @staticmethod
     def _failed(request: IdentityRequest, error: str) -> IdentitySample:
         return IdentitySample(request.session_id, request.seq, (), error[:200])
+
+
+@dataclass(frozen=True)
+class AnalysedFrame:
+    """A frame the processor analysed: its JPEG and FaceMesh's full landmarks of each face in it."""
+
+    jpeg: bytes
+    meshes: tuple[NDArray[np.float64], ...]
+
+
+class RecentFrames:
+    """The last ``capacity`` frames the processor analysed, by partition and offset on the frames topic.
+
+    The verifier asks for frames moments after their observation (the first framed frame, the
+    rest that just completed), so a request usually finds its frame here: no read-back from
+    Kafka and no second FaceMesh run. The landmarks are FaceMesh's own, unrounded, for the
+    same decoded image in static-image mode, so the chip and the embedding are those a second
+    run would give. ~35 KB per frame (the JPEG and a 468x3 float64 mesh per face). Not
+    thread-safe: the worker uses it from its event loop only.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._frames: OrderedDict[tuple[int, int], AnalysedFrame] = OrderedDict()
+
+    def keep(self, partition: int, offset: int, frame: AnalysedFrame) -> None:
+        """Remember one analysed frame, forgetting the oldest beyond ``capacity``."""
+        if self.capacity <= 0:
+            return
+        self._frames[(partition, offset)] = frame
+        while len(self._frames) > self.capacity:
+            self._frames.popitem(last=False)
+
+    def get(self, partition: int, offset: int | None) -> AnalysedFrame | None:
+        """The frame at ``offset`` of ``partition``, if still held."""
+        return None if offset is None else self._frames.get((partition, offset))
+
+    def __len__(self) -> int:
+        return len(self._frames)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import cast
 
@@ -27,12 +27,18 @@ LEFT_EYE_OUTER = 263
 
 @dataclass(frozen=True)
 class FrameAnalysis:
-    """The faces of one image, largest first, in pixels of that image."""
+    """The faces of one image, largest first, in pixels of that image.
+
+    ``meshes`` keeps every face's full (468, 3) landmarks, unrounded, in the order of
+    ``faces``: the identity stage aligns its face chip on them instead of running FaceMesh
+    again on a frame it was already run on.
+    """
 
     image_width: int
     image_height: int
     faces: tuple[Face, ...]
     inference_ms: float
+    meshes: tuple[NDArray[np.float64], ...] = field(default=(), repr=False, compare=False)
 
 
 def decode_jpeg(data: bytes, limits: FrameLimits) -> NDArray[np.uint8]:
@@ -103,6 +109,7 @@ class FaceAnalyzer:
             image_height=height,
             faces=tuple(face_from_mesh(points) for points in meshes),
             inference_ms=round(inference_ms, 2),
+            meshes=tuple(meshes),
         )
 
     def mesh_points(self, bgr: NDArray[np.uint8]) -> list[NDArray[np.float64]]:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from processors.landmarks import FaceAnalyzer, observation_from
+from processors.landmarks import FaceAnalyzer, FrameAnalysis, observation_from
 from schemas.codec import parse_frame_headers
 from schemas.errors import LivenessError
 from schemas.events import DeadLetter, Observation, SourceRef, dead_letter
@@ -21,10 +21,13 @@ class FrameResult:
 
     A frame that cannot be analysed still yields an observation (with ``error``)
     when its session is known, so the verifier counts it instead of waiting.
+    ``analysis`` is the analysed frame's full result (None when it could not be analysed):
+    the worker keeps its landmarks for the identity stage.
     """
 
     observation: Observation | None
     dead_letter: DeadLetter | None
+    analysis: FrameAnalysis | None = None
 
 
 def process_frame(
@@ -48,7 +51,7 @@ def process_frame(
         log.exception("analysis failed for session %s seq %s", meta.session_id, meta.seq)
         reason, detail = DeadLetterReason.INTERNAL_ERROR.value, repr(exc)
     else:
-        return FrameResult(observation_from(analysis, meta, received_at_ms, source.offset), None)
+        return FrameResult(observation_from(analysis, meta, received_at_ms, source.offset), None, analysis)
     failed = Observation(
         meta.session_id,
         meta.seq,

@@ -55,6 +55,11 @@ IDENTITY_SAMPLES = Counter(
     "Frames embedded for the identity check, by outcome (ok, or error: no single face, frame not found)",
     ["outcome"],
 )
+IDENTITY_FRAMES = Counter(
+    "liveness_identity_frames",
+    "Where the identity stage found a requested frame: held (with its landmarks) or read back from Kafka",
+    ["source"],
+)
 OBSERVATIONS = Counter(
     "liveness_observations",
     "Observations produced; outcome ok (reason: ONE_FACE, NO_FACE, MULTIPLE_FACES) or error (reason code)",
@@ -112,8 +117,11 @@ def frame_consumed() -> None:
     FRAMES_CONSUMED.inc()
 
 
-def record_identity_sample(embedded: bool) -> None:
+def record_identity_sample(embedded: bool, held: bool | None = None) -> None:
+    """One identity sample sent; ``held``: its frame came from the worker's recent frames, not Kafka."""
     IDENTITY_SAMPLES.labels("ok" if embedded else "error").inc()
+    if held is not None:
+        IDENTITY_FRAMES.labels("held" if held else "read_back").inc()
 
 
 def record_frame(observation: Observation | None, dead_letter_reason: str | None, now_ms: int) -> None:

@@ -10,25 +10,34 @@ suggested to the verifier.
 from __future__ import annotations
 
 import math
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import face_recognition_models
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 from devtools.media import MediaSet, fetch_media
+from processors.face_network import NetworkProcess
 from processors.identity import (
     CHIP_SIZE_PX,
     EMBEDDING_DIMENSIONS,
+    AnalysedFrame,
     IdentityModel,
     IdentityStage,
+    RecentFrames,
     distance,
     face_chip,
 )
-from processors.landmarks import FaceAnalyzer, head_pose
-from schemas.events import IdentityRequest, IdentitySample
+from processors.landmarks import FaceAnalyzer, FrameLimits, head_pose
+from processors.pipeline import process_frame
+from schemas.codec import frame_headers
+from schemas.events import FrameMeta, IdentityRequest, IdentitySample, SourceRef
 
 SAME_PERSON_BELOW = 0.36  # the suggested verifier threshold
 OTHER_PERSON_ABOVE = 0.42
@@ -245,3 +254,110 @@ def test_stage_with_the_real_model_answers_a_rounded_unit_embedding(
     assert all(v == round(v, 5) for v in sample.embedding)
     assert math.isclose(math.hypot(*sample.embedding), 1.0, abs_tol=1e-3)
     assert IdentitySample.from_dict(sample.to_dict()) == sample
+
+
+class CountingAnalyzer:
+    """The stage's analyzer when the worker passes landmarks: it must not be asked for FaceMesh."""
+
+    def __init__(self, limits: FrameLimits) -> None:
+        self.limits, self.calls = limits, 0
+
+    def mesh_points(self, bgr: NDArray[np.uint8]) -> list[NDArray[np.float64]]:
+        self.calls += 1
+        return []
+
+
+def test_stage_given_the_processors_landmarks_runs_no_facemesh(
+    media: MediaSet, analyzer: FaceAnalyzer
+) -> None:
+    image, mesh = photo(media, analyzer, "audrey_crop.jpg")
+    counting, embedder = CountingAnalyzer(analyzer.limits), CountingEmbedder()
+
+    sample = IdentityStage(counting, embedder).sample(REQUEST, _jpeg(image), [mesh])  # type: ignore[arg-type]
+
+    assert sample.error is None and sample.embedding == (0.5,) * 4
+    assert (counting.calls, embedder.calls) == (0, 1)
+
+
+def test_stage_given_two_faces_of_the_processors_pass_answers_why(
+    media: MediaSet, analyzer: FaceAnalyzer
+) -> None:
+    image, mesh = photo(media, analyzer, "audrey_crop.jpg")
+
+    sample = IdentityStage(analyzer, CountingEmbedder()).sample(REQUEST, _jpeg(image), [mesh, mesh])
+
+    assert sample.embedding == () and sample.error is not None and "2 faces" in sample.error
+
+
+def test_stage_on_the_processors_landmarks_embeds_as_with_facemesh_run_again(
+    media: MediaSet, model: IdentityModel
+) -> None:
+    """The worker's FaceMesh pass and the identity thread's own analyzer find the same landmarks in the
+    same frame, so the sample on the processor's landmarks is the one the threshold was chosen on."""
+    video = next(v for v in media.videos if v.name == "franck.mp4")
+    jpegs = [_jpeg(image) for _, image in video_frames(video, 400)][:6]
+    with FaceAnalyzer() as processor_pass, FaceAnalyzer() as identity_thread:
+        stage = IdentityStage(identity_thread, model)
+        for seq, jpeg in enumerate(jpegs):
+            meta = FrameMeta("s-identity", seq, 1_000)
+            source = SourceRef("f", 0, seq)
+            result = process_frame(processor_pass, jpeg, frame_headers(meta), 1_000, source, 0)
+            assert result.analysis is not None and len(result.analysis.meshes) == 1
+            request = IdentityRequest("s-identity", seq, seq, 1_000)
+
+            reused = stage.sample(request, jpeg, result.analysis.meshes)
+
+            assert reused.error is None and reused == stage.sample(request, jpeg)
+
+
+def test_model_in_its_own_process_gives_the_same_embedding_off_this_process(
+    media: MediaSet, analyzer: FaceAnalyzer, model: IdentityModel
+) -> None:
+    """The network runs in the child: this process spends a fraction of a pass's CPU per embedding."""
+    image, mesh = photo(media, analyzer, "audrey_crop.jpg")
+    separate = IdentityModel(own_process=True)
+    try:
+        started = time.process_time()
+        embeddings = [separate.embed(image, mesh) for _ in range(3)]
+        cpu_ms = (time.process_time() - started) * 1000 / 3
+    finally:
+        separate.close()
+    started = time.process_time()
+    in_process = model.embed(image, mesh)
+    in_process_ms = (time.process_time() - started) * 1000
+
+    assert all(np.array_equal(e, in_process) for e in embeddings)
+    assert cpu_ms < in_process_ms / 4, (cpu_ms, in_process_ms)
+
+
+def test_recent_frames_hold_the_newest_up_to_capacity() -> None:
+    recent = RecentFrames(2)
+    for offset in (10, 11, 12):
+        recent.keep(0, offset, AnalysedFrame(b"jpeg-%d" % offset, ()))
+
+    assert recent.get(0, 10) is None  # the oldest is forgotten
+    assert [recent.get(0, o).jpeg for o in (11, 12)] == [b"jpeg-11", b"jpeg-12"]  # type: ignore[union-attr]
+    assert recent.get(1, 12) is None and recent.get(0, None) is None  # another partition; offline
+    assert len(recent) == 2
+
+
+def test_recent_frames_of_capacity_zero_hold_nothing() -> None:
+    recent = RecentFrames(0)
+    recent.keep(0, 1, AnalysedFrame(b"jpeg", ()))
+    assert recent.get(0, 1) is None and len(recent) == 0
+
+
+def test_network_process_replaces_a_child_that_died(media: MediaSet, analyzer: FaceAnalyzer) -> None:
+    image, mesh = photo(media, analyzer, "audrey_crop.jpg")
+    chip = face_chip(image, mesh)
+    network = NetworkProcess(face_recognition_models.face_recognition_model_location())
+    try:
+        first, pid = network.descriptor(chip), network.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+
+        again = network.descriptor(chip)
+
+        assert network.pid != pid and np.array_equal(first, again)
+    finally:
+        network.close()
