@@ -9,6 +9,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TAG=${LIVENESS_IMAGE_TAG:-local}
 PORT=${LIVENESS_SMOKE_PORT:-62300}
 LIVENESS=${LIVENESS:-$ROOT/.venv/bin/liveness}
+PY=${PYTHON:-$ROOT/.venv/bin/python}
 SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 RUN=lvsmoke-$$
 NAMES=()
@@ -43,8 +44,8 @@ CLUSTER_ID=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uui
 OPTS=(-e KAFKA_CLUSTER_ID="$CLUSTER_ID" -e KAFKA_PORT="$PORT" -e KAFKA_CONTROLLER_PORT=$((PORT + 1))
   -e KAFKA_ADVERTISED="127.0.0.1:$PORT" -e KAFKA_VOTERS="1@127.0.0.1:$((PORT + 1))")
 start kafka "liveness-kafka:$TAG"
-docker run --rm --network host -e LIVENESS_BOOTSTRAP -e LIVENESS_PARTITIONS --entrypoint python3.11 \
-  "liveness-verifier:$TAG" -c "from devtools.broker import wait_until_ready; wait_until_ready('127.0.0.1:$PORT', 120)"
+# The host's checkout waits for the broker: the role images do not ship the developer tools.
+"$PY" -c "from devtools.broker import wait_until_ready; wait_until_ready('127.0.0.1:$PORT', 120)"
 echo "kafka ready in $(( $(now_ms) - t )) ms"
 docker run --rm --network host -e LIVENESS_BOOTSTRAP -e LIVENESS_PARTITIONS "liveness-verifier:$TAG" topics >/dev/null
 
