@@ -77,5 +77,8 @@ class RewindingTransport(faust_aiokafka.Transport):
 class WorkerApp(faust.App):
     """``faust.App`` whose consumer loses nothing when it resumes a never-committed partition."""
 
+    #: The transport whose consumer the app reads with; a subclass of ``RewindingTransport``.
+    transport_class: type[RewindingTransport] = RewindingTransport
+
     def _new_transport(self) -> Any:
-        return RewindingTransport(self.conf.broker_consumer, self)
+        return self.transport_class(self.conf.broker_consumer, self)

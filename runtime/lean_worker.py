@@ -25,11 +25,10 @@ import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
-import faust
 from faust.sensors import Monitor
 from faust.transport.consumer import CONSUMER_FETCHING
 
-from runtime.faust_app import RewindingConsumer, RewindingTransport
+from runtime.faust_app import RewindingConsumer, RewindingTransport, WorkerApp
 
 # Faust's own fairness: hand the loop to other tasks (timers, the web server) every so many records.
 YIELD_EVERY_RECORDS = 100
@@ -95,9 +94,10 @@ class BatchDeliveryTransport(RewindingTransport):
     Consumer = BatchDeliveryConsumer
 
 
-def use_batch_delivery(app: faust.App) -> None:
-    """Give ``app`` the batch-delivering consumer; call it before the app's first topic or agent."""
-    app.transport = BatchDeliveryTransport(app.conf.broker_consumer, app)
+class BatchDeliveryApp(WorkerApp):
+    """The workers' app, reading with ``BatchDeliveryConsumer``."""
+
+    transport_class = BatchDeliveryTransport
 
 
 class OffsetsMonitor(Monitor):  # type: ignore[misc]

@@ -38,8 +38,8 @@ import faust.streams
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from runtime import logs, metrics
-from runtime.faust_app import WorkerApp, common_app_options
-from runtime.lean_worker import OffsetsMonitor, settle_garbage_collector, use_batch_delivery
+from runtime.faust_app import common_app_options
+from runtime.lean_worker import BatchDeliveryApp, OffsetsMonitor, settle_garbage_collector
 from runtime.settings import KafkaSettings
 from runtime.topics import VERIFIER_APP_ID, VERIFIER_TABLE_NAME, ticks_topic_name
 from schemas.clock import now_ms
@@ -369,7 +369,7 @@ def make_verifier_app(
     """The verifier worker; with ``signer`` every decision it publishes is signed."""
     worker = worker or VerifierWorkerSettings()
     topics = kafka.topics
-    app = WorkerApp(
+    app = BatchDeliveryApp(
         worker.app_id,
         **common_app_options(kafka, worker.web_port),
         store=worker.store,
@@ -378,7 +378,6 @@ def make_verifier_app(
         broker_commit_interval=worker.commit_interval_s,
         Monitor=OffsetsMonitor,
     )
-    use_batch_delivery(app)  # before the first topic: it fixes the app's transport
     ticks_name = ticks_topic_name(kafka, worker.app_id)
     inputs = app.topic(topics.sessions, topics.observations, ticks_name, key_type=bytes, value_type=bytes)
     table = app.Table(

@@ -10,6 +10,7 @@ from aiokafka import TopicPartition
 
 from processors.agent import make_processor_app
 from runtime.faust_app import RewindingConsumer, never_committed
+from runtime.lean_worker import BatchDeliveryConsumer
 from runtime.settings import kafka_from_env
 from verifier.agent import make_verifier_app
 
@@ -63,3 +64,4 @@ def test_workers_consume_with_the_rewinding_consumer() -> None:
     kafka = kafka_from_env({"LIVENESS_BOOTSTRAP": "127.0.0.1:1"})
     for app in (make_verifier_app(kafka, None), make_processor_app(kafka)):
         assert issubclass(type(app.transport).Consumer, RewindingConsumer)
+    assert type(make_verifier_app(kafka, None).transport).Consumer is BatchDeliveryConsumer
