@@ -43,6 +43,7 @@ from devtools.reliability import (
     format_problems,
     run_scenario,
 )
+from devtools.trails import describe_sessions, problem_sessions
 
 COMPOSE_SCENARIOS = ("baseline", "leader-kill", "verifier-kill", "scale")
 # What "recovered" means per scenario, as printed under the table.
@@ -274,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_failover_table([]), flush=True)
         reports = asyncio.run(run_scenarios(harness, corpus, args.scenarios))
         targets = wait_scraped(processors=2)
+        for report in reports:  # where each failed session's records stopped
+            if report.problems:
+                ids = problem_sessions(report.problems)
+                print(asyncio.run(describe_sessions(stack.kafka, ids, stack.verifier_app_id)), flush=True)
     finally:
         if not args.keep:
             stack.down()

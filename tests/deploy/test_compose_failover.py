@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ from devtools.reliability import (
     format_problems,
     scenario_failures,
 )
+from devtools.trails import describe_sessions, notable_lines, problem_sessions
 
 pytestmark = [
     pytest.mark.integration,
@@ -88,6 +89,15 @@ def test_prometheus_scrapes_every_worker(compose_harness: tuple[ComposeHarness, 
     assert prometheus_query('count by (job) ({job=~"liveness-.*"})')
 
 
+def diagnosis(harness: ComposeHarness, problems: Sequence[str], scenario: str) -> str:
+    """The failed sessions' trails through the topics, and the verifier's notable log lines."""
+    log = harness.settings.work_dir / f"{scenario}-verifier.log"
+    log.write_text(harness.stack.compose("logs", "--no-color", "verifier"))
+    ids = problem_sessions(problems)
+    trails = asyncio.run(describe_sessions(harness.kafka, ids, harness.stack.verifier_app_id))
+    return f"{trails}\nverifier log ({log}), notable lines:\n{notable_lines(log.read_text(), ids)}"
+
+
 @pytest.mark.parametrize("scenario", ["leader-kill", "verifier-kill", "scale"])
 def test_every_session_decided_once_and_unchanged(
     compose_harness: tuple[ComposeHarness, Corpus], baseline: dict[str, float], scenario: str
@@ -96,11 +106,9 @@ def test_every_session_decided_once_and_unchanged(
     report = asyncio.run(run_compose_scenario(harness, corpus, scenario, baseline))
     print("\n" + format_failover_table([report]) + f"\n{dict(report.extra)}")
     assert report.error is None, report.error
-    if report.missing:
-        log = harness.settings.work_dir / f"{scenario}-verifier.log"
-        log.write_text(harness.stack.compose("logs", "--no-color", "verifier"))
-        print(f"verifier log: {log}")
     failures = scenario_failures(report)
+    if failures:  # where the failed sessions' records stopped, and what the verifier said meanwhile
+        failures.append(diagnosis(harness, report.problems, scenario))
     assert failures == [], "\n".join(failures)
     assert report.sessions == harness.settings.sessions
     assert report.extra.get("recover_s") is not None
