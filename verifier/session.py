@@ -403,6 +403,10 @@ class Verifier:
         """
         if session is not None and session.last_activity_ms < owned_since_ms:
             session.last_activity_ms = owned_since_ms
+        if session is not None and session.challenge is None and session.created_at_ms < owned_since_ms:
+            # Its start may be among the unread events: the wait for it starts now too, or a
+            # restart longer than the idle timeout would drop every session whose frames came first.
+            session.created_at_ms = owned_since_ms
         return session
 
     def orphaned(self, session: Session, now_ms: int) -> bool:

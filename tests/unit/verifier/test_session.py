@@ -729,6 +729,24 @@ def test_verifier_frames_without_start_orphaned_after_idle_timeout() -> None:
     assert not verifier.needs_tick(session, created_ms + idle_ms)
 
 
+def test_frames_without_start_wait_the_idle_timeout_from_when_a_worker_owns_them() -> None:
+    """A restart longer than the idle timeout does not drop frames whose start is still unread."""
+    verifier = Verifier(SETTINGS, KEYS)
+    session, _ = play(still(3), verifier)
+    assert session is not None
+    idle_ms = int(SETTINGS.idle_timeout_s * 1000)
+    owned_ms = session.created_at_ms + 3 * idle_ms  # the worker that read the frames crashed
+
+    heard = Verifier.heard_since(session, owned_ms)
+
+    assert heard is not None and not verifier.needs_tick(heard, owned_ms + idle_ms)
+    assert not verifier.handle(
+        heard, SessionTick(SESSION_ID, owned_ms + idle_ms), owned_ms + idle_ms
+    ).orphaned
+    late = owned_ms + idle_ms + 1
+    assert verifier.handle(heard, SessionTick(SESSION_ID, late), late).orphaned
+
+
 def test_verifier_tick_for_unknown_session_ignored() -> None:
     outcome = Verifier(SETTINGS, KEYS).handle(None, SessionTick("nobody", START_MS), START_MS)
 
