@@ -44,7 +44,7 @@ Trails = dict[str, dict[str, TopicTrail]]  # session id -> topic -> trail
 
 
 def record_kind(value: bytes | None) -> str | None:
-    """What a record is, from its JSON body: its type, and a dead letter's or decision's reason."""
+    """What a record is, from its JSON body: its kind, and a dead letter's or decision's reason."""
     if not value or not value.startswith(b"{"):
         return None  # frames are image bytes
     try:
@@ -53,7 +53,7 @@ def record_kind(value: bytes | None) -> str | None:
         return "undecodable"
     if not isinstance(data, dict):
         return None
-    parts = [str(data[name]) for name in ("type", "outcome", "reason") if data.get(name)]
+    parts = [str(data[name]) for name in ("kind", "outcome", "reason") if data.get(name)]
     return "/".join(parts) or None
 
 
@@ -117,9 +117,8 @@ async def session_trails(
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # the partitions of every topic
         names = trail_topics(kafka, verifier_app_id)
-        tps = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()]
+        tps = [TopicPartition(t, p) for t in names for p in range(kafka.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -7,11 +7,22 @@ whatever it fetched in between and dropped is read again. A partition with no co
 were lost, and with them, for instance, the session starts a restarted verifier had not yet
 committed, which left those sessions undecided. Such a partition is now sought to its beginning,
 which is where the group's ``earliest`` reset policy starts it anyway.
+
+A second repair makes that seek safe when the worker had a table to restore. Faust then starts
+fetching during the restore and leaves the flow running while it resumes the input partitions
+and seeks them; records delivered to the agents' queues in that window were dropped when Faust
+cleared the queues right after the seek, and never read again, since the seek had already
+happened. A verifier restarted that way lost runs of records on some partitions (starts,
+observations), and their sessions ended undecided or timed out. The seek now stops the flow,
+waits for the fetch under way in the consumer thread to return, empties the queues and only
+then moves the positions back; Faust resumes the flow afterwards, as it always did.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,6 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Partition = TypeVar("Partition")
+# How long a seek waits for the consumer thread's fetch under way (Faust fetches with a 1-s timeout).
+FETCH_RETURN_WAIT_S = 5.0
 
 
 def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, Any]:
@@ -52,8 +65,59 @@ def never_committed(committed: Mapping[Partition, int | None]) -> list[Partition
     return [tp for tp, offset in committed.items() if offset is None or offset <= 0]
 
 
+class CountingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, counting its fetches under way (a seek waits for them).
+
+    A fetch that returns after the positions were moved back would still have moved them past
+    what it drained, whether or not anyone is left to receive its records.
+    """
+
+    async def _fetch_records(self, *args: Any, **kwargs: Any) -> Any:
+        consumer: Any = self.consumer  # a RewindingConsumer
+        consumer.fetches_in_flight += 1  # an int bumped under the GIL; read from the worker's loop
+        try:
+            return await super()._fetch_records(*args, **kwargs)
+        finally:
+            consumer.fetches_in_flight -= 1
+
+
 class RewindingConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer; seeking to the committed offsets also rewinds never-committed inputs."""
+    """Faust's aiokafka consumer whose seek to the committed offsets loses nothing in flight.
+
+    It also rewinds never-committed inputs (see the module's docstring).
+    """
+
+    fetches_in_flight = 0
+    _seeking = False
+
+    def _new_consumer_thread(self) -> Any:
+        return CountingConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        """Stop the flow, let the fetch under way return, empty the agents' queues, then seek.
+
+        Every caller resumes the flow afterwards (recovery), or had stopped it (a fetch that
+        came back while the flow was stopped asks for this seek itself, and is answered by the
+        seek already under way).
+        """
+        if self._seeking:
+            return
+        self._seeking = True
+        try:
+            self.stop_flow()
+            await self._fetches_returned()
+            self.app.flow_control.clear()  # delivered, not yet taken: read again after the seek
+            await super().perform_seek()
+        finally:
+            self._seeking = False
+
+    async def _fetches_returned(self) -> None:
+        deadline = time.monotonic() + FETCH_RETURN_WAIT_S
+        while self.fetches_in_flight > 0:
+            if time.monotonic() > deadline:
+                log.warning("seeking with %d fetches still under way", self.fetches_in_flight)
+                return
+            await asyncio.sleep(0.01)
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         committed = await super().seek_to_committed()

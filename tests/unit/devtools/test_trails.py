@@ -13,8 +13,8 @@ from devtools.trails import (
 
 
 def test_record_kind_names_type_outcome_and_reason() -> None:
-    assert record_kind(orjson.dumps({"type": "session_started", "x": 1})) == "session_started"
-    letter = orjson.dumps({"type": "dead_letter", "reason": "UNKNOWN_SESSION"})
+    assert record_kind(orjson.dumps({"kind": "session_started", "x": 1})) == "session_started"
+    letter = orjson.dumps({"kind": "dead_letter", "reason": "UNKNOWN_SESSION"})
     assert record_kind(letter) == "dead_letter/UNKNOWN_SESSION"
     assert record_kind(orjson.dumps({"outcome": "fail", "reason": "EXPIRED"})) == "fail/EXPIRED"
 
@@ -27,9 +27,9 @@ def test_record_kind_of_image_bytes_and_broken_json() -> None:
 
 def test_add_record_follows_only_the_given_sessions() -> None:
     trails: dict[str, dict[str, TopicTrail]] = {"s1": {}}
-    start = orjson.dumps({"type": "session_started"})
+    start = orjson.dumps({"kind": "session_started"})
     add_record(trails, "liveness.sessions", b"s1", 1, 40, start)
-    add_record(trails, "liveness.sessions", b"s1", 1, 37, orjson.dumps({"type": "session_ended"}))
+    add_record(trails, "liveness.sessions", b"s1", 1, 37, orjson.dumps({"kind": "session_ended"}))
     add_record(trails, "liveness.sessions", b"s2", 1, 41, start)
     trail = trails["s1"]["liveness.sessions"]
     assert (trail.count, trail.partitions, trail.first_offset, trail.last_offset) == (2, {1}, 37, 40)
@@ -39,13 +39,13 @@ def test_add_record_follows_only_the_given_sessions() -> None:
 
 def test_changelog_rows_are_counted_without_a_kind() -> None:
     trails: dict[str, dict[str, TopicTrail]] = {"s1": {}}
-    add_record(trails, "liveness-verifier-sessions-changelog", b"s1", 0, 5, orjson.dumps({"type": "x"}))
+    add_record(trails, "liveness-verifier-sessions-changelog", b"s1", 0, 5, orjson.dumps({"kind": "x"}))
     assert trails["s1"]["liveness-verifier-sessions-changelog"].kinds == {}
 
 
 def test_format_trails_shows_committed_offsets_and_silent_sessions() -> None:
     trails: dict[str, dict[str, TopicTrail]] = {"s1": {}, "s2": {}}
-    add_record(trails, "liveness.observations", b"s1", 3, 10, orjson.dumps({"type": "observation"}))
+    add_record(trails, "liveness.observations", b"s1", 3, 10, orjson.dumps({"kind": "observation"}))
     text = format_trails(trails, {("liveness.observations", 3): 12})
     assert "liveness.observations: 1 on partition 3, offsets 10..10 observationx1 committed[3]=12" in text
     assert "trail of s2:\n  no record on any pipeline topic" in text

@@ -1,4 +1,4 @@
-"""The workers' Faust app: a resumed partition that never committed is read from its beginning."""
+"""The workers' Faust app: a seek back to the committed offsets loses no record, committed or not."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from processors.agent import make_processor_app
-from runtime.faust_app import RewindingConsumer, never_committed
+from runtime.faust_app import CountingConsumerThread, RewindingConsumer, never_committed
 from runtime.lean_worker import BatchDeliveryConsumer
 from runtime.settings import kafka_from_env
 from verifier.agent import make_verifier_app
@@ -65,3 +65,65 @@ def test_workers_consume_with_the_rewinding_consumer() -> None:
     for app in (make_verifier_app(kafka, None), make_processor_app(kafka)):
         assert issubclass(type(app.transport).Consumer, RewindingConsumer)
     assert type(make_verifier_app(kafka, None).transport).Consumer is BatchDeliveryConsumer
+
+
+class _SeekingThread(_Thread):
+    """A consumer thread whose seek is logged in ``timeline``."""
+
+    def __init__(self, committed: dict[TopicPartition, int | None], timeline: list[str]) -> None:
+        super().__init__(committed)
+        self.timeline = timeline
+
+    async def seek_to_committed(self) -> dict[TopicPartition, int | None]:
+        self.timeline.append("seek")
+        return self.committed
+
+
+def _seeking_consumer(timeline: list[str], fetches_in_flight: int) -> Any:
+    consumer = _consumer(_SeekingThread({SESSIONS_0: 7}, timeline))
+    consumer.app.flow_control = SimpleNamespace(clear=lambda: timeline.append("queues cleared"))
+    consumer.flow_active = True
+    consumer.can_resume_flow, consumer.suspend_flow = asyncio.Event(), asyncio.Event()
+    consumer._read_offset, consumer._committed_offset = {SESSIONS_0: 40}, {}
+    consumer.fetches_in_flight = fetches_in_flight
+    return consumer
+
+
+def test_perform_seek_moves_positions_only_once_nothing_is_in_flight() -> None:
+    """Flow stopped, the fetch under way returned, queued records dropped: then the seek."""
+    timeline: list[str] = []
+    consumer = _seeking_consumer(timeline, fetches_in_flight=1)
+
+    async def fetch_returns() -> None:
+        await asyncio.sleep(0.05)
+        timeline.append(f"fetch returned (flow active: {consumer.flow_active})")
+        consumer.fetches_in_flight = 0
+
+    async def scenario() -> None:
+        await asyncio.gather(consumer.perform_seek(), fetch_returns())
+
+    asyncio.run(scenario())
+    assert timeline == ["fetch returned (flow active: False)", "queues cleared", "seek"]
+    assert consumer.suspend_flow.is_set() and not consumer.flow_active  # recovery resumes it
+    assert consumer._read_offset[SESSIONS_0] == 7  # what was read is read again from the commit
+
+
+def test_a_seek_asked_for_during_a_seek_is_the_same_seek() -> None:
+    timeline: list[str] = []
+    consumer = _seeking_consumer(timeline, fetches_in_flight=1)
+
+    async def scenario() -> None:
+        first = asyncio.create_task(consumer.perform_seek())
+        await asyncio.sleep(0.02)
+        await consumer.perform_seek()  # a fetch came back while the flow was stopped
+        consumer.fetches_in_flight = 0
+        await first
+
+    asyncio.run(scenario())
+    assert timeline.count("seek") == 1
+
+
+def test_workers_count_their_fetches_under_way() -> None:
+    kafka = kafka_from_env({"LIVENESS_BOOTSTRAP": "127.0.0.1:1"})
+    for app in (make_verifier_app(kafka, None), make_processor_app(kafka)):
+        assert type(app.consumer._thread) is CountingConsumerThread
