@@ -12,6 +12,19 @@
   from Faust's (``faust/transport/consumer.py``, pinned in pyproject.toml); what it does per
   record (read offsets, gaps for acking topics, commits every ``broker_commit_every``) is
   Faust's own.
+- Direct delivery (``BatchDeliveryApp.deliver_directly``): the records of chosen topics skip
+  the conductor, the topic's channel queue and the agent's stream (an event object, a queue
+  put and get, the stream's per-event sensors and the ``take_events`` buffer per record) and
+  go, in fetch order, in batches of up to ``max_records``, straight to a handler. The fetcher's
+  own task runs the handler: the next fetch waits for the batch, as the agent's buffer made it
+  wait before, and the broker's prefetch keeps the next records ready meanwhile. Each record is
+  tracked as the stream tracked it and acknowledged once the handler returns, so an offset is
+  committed only after its batch is processed. A batch the handler has begun is finished even
+  when a rebalance or stop begins meanwhile (the agent's batch was finished too: the rebalance
+  waits for every tracked record to be acknowledged); the records not yet handed over are left
+  unread and are fetched again after the rebalance's seek to the committed offsets. The
+  topics keep their agent, so the consumer subscribes to them and Faust's tables, recovery
+  and rebalances are unchanged.
 - ``OffsetsMonitor``: Faust's monitor sensor without its per-record timings.
 - ``settle_garbage_collector``: a worker allocates a few containers per record; with Python's
   default thresholds the collector ran hundreds of times a minute and its full passes walked
@@ -22,13 +35,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from faust.sensors import Monitor
 from faust.transport.consumer import CONSUMER_FETCHING
 
 from runtime.faust_app import RewindingConsumer, RewindingTransport, WorkerApp
+
+log = logging.getLogger(__name__)
 
 # Faust's own fairness: hand the loop to other tasks (timers, the web server) every so many records.
 YIELD_EVERY_RECORDS = 100
@@ -66,26 +83,103 @@ class BatchDeliveryConsumer(RewindingConsumer):
             self.diag.unset_flag(CONSUMER_FETCHING)
 
     async def _deliver(self, records: AsyncIterator[tuple[Any, Any]]) -> None:
-        """Each record of one fetch to its streams, in order (Faust's per-record steps, unchanged)."""
+        """Each record of one fetch to its streams, or to the direct handler, in order.
+
+        Faust's per-record steps are kept: a record older than its partition's read offset is
+        dropped, a jump in an acking topic's offsets is recorded as a gap, and the acknowledged
+        offsets are committed every ``broker_commit_every`` records.
+        """
+        direct: DirectDelivery | None = getattr(self.app, "direct_delivery", None)
         callback, read_offset = self.callback, self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
+        batch: list[Any] = []
+        reached: dict[Any, int] = {}  # offsets taken into ``batch``, read once it is handed over
         since_yield = 0
         async for tp, message in records:
-            since_yield += 1
-            if since_yield > YIELD_EVERY_RECORDS:
-                await asyncio.sleep(0)
-                since_yield = 0
-            offset, last = message.offset, read_offset[tp]
+            offset = message.offset
+            last = reached[tp] if tp in reached else read_offset[tp]
             if last is not None and offset < last:
                 self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset, message.key, message.value)
                 continue
             if last and offset - last > 1 and acks_enabled_for(message.topic):
                 await self._add_gap(tp, last + 1, offset)
-            if self._commit_every is not None and self._n_acked >= self._commit_every:
-                self._n_acked = 0
-                await self.commit()
+            if direct is not None and message.topic in direct.topics:
+                batch.append(message)
+                reached[tp] = offset
+                if len(batch) >= direct.max_records:
+                    await self._hand_over(direct, batch)
+                    batch, reached = [], {}
+                continue
+            if batch:  # the fetch's order holds across topics too
+                await self._hand_over(direct, batch)  # type: ignore[arg-type]
+                batch, reached = [], {}
+            since_yield += 1
+            if since_yield > YIELD_EVERY_RECORDS:
+                await asyncio.sleep(0)
+                since_yield = 0
+            await self._maybe_commit()
             await callback(message)
             read_offset[tp] = offset
+        if batch:
+            await self._hand_over(direct, batch)  # type: ignore[arg-type]
+
+    async def _maybe_commit(self) -> None:
+        if self._commit_every is not None and self._n_acked >= self._commit_every:
+            self._n_acked = 0
+            await self.commit()
+
+    async def _hand_over(self, direct: DirectDelivery, messages: list[Any]) -> None:
+        """Track ``messages``, mark them read and have the handler process them, to the end.
+
+        Nothing is handed over once a rebalance has begun (flow stopped, or a newer generation
+        than the fetch's): those records are left unread and are fetched again after the seek.
+        """
+        app = self.app
+        stale = messages[0].generation_id != app.consumer_generation_id
+        if stale or not (self.flow_active and app.flow_control.is_active()):
+            return
+        await self._maybe_commit()
+        read_offset, track = self._read_offset, self.track_message
+        for message in messages:
+            track(message)
+            read_offset[message.tp] = message.offset
+        processing = asyncio.ensure_future(self._process(direct, messages))
+        # Shielded: a rebalance or stop cancels the delivery, never a batch under way (it waits
+        # for the batch's acknowledgements instead).
+        await asyncio.shield(processing)
+
+    async def _process(self, direct: DirectDelivery, messages: list[Any]) -> None:
+        """Run the handler on ``messages`` and acknowledge them after it returns."""
+        try:
+            await direct.handle([DeliveredRecord(message) for message in messages])
+        except Exception as exc:  # unacknowledged, so read again by whoever owns them next
+            log.exception("direct delivery handler failed on %d records", len(messages))
+            await self.crash(exc)
+            raise
+        ack = self.ack
+        for message in messages:
+            ack(message)
+
+
+class DeliveredRecord:
+    """One record as a direct handler gets it: Faust's message, as an event carries it.
+
+    Weakly referenceable, so it can stand as Faust's current event (a table's partition).
+    """
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DirectDelivery:
+    """Which topics' records go straight to ``handle``, and in batches of at most how many."""
+
+    topics: frozenset[str]
+    handle: Callable[[Sequence[DeliveredRecord]], Awaitable[None]]
+    max_records: int
 
 
 class BatchDeliveryTransport(RewindingTransport):
@@ -98,6 +192,19 @@ class BatchDeliveryApp(WorkerApp):
     """The workers' app, reading with ``BatchDeliveryConsumer``."""
 
     transport_class = BatchDeliveryTransport
+    direct_delivery: DirectDelivery | None = None
+
+    def deliver_directly(
+        self,
+        topics: frozenset[str],
+        handle: Callable[[Sequence[DeliveredRecord]], Awaitable[None]],
+        max_records: int,
+    ) -> None:
+        """Hand the records of ``topics`` to ``handle`` in batches, past their agent's stream.
+
+        The topics' agent stays subscribed (and handles any record that still reaches it).
+        """
+        self.direct_delivery = DirectDelivery(topics, handle, max_records)
 
 
 class OffsetsMonitor(Monitor):  # type: ignore[misc]
