@@ -42,6 +42,7 @@ from typing import Any
 
 from faust.sensors import Monitor
 from faust.transport.consumer import CONSUMER_FETCHING
+from mode import Service
 
 from runtime.faust_app import RewindingConsumer, RewindingTransport, WorkerApp
 
@@ -49,10 +50,19 @@ log = logging.getLogger(__name__)
 
 # Faust's own fairness: hand the loop to other tasks (timers, the web server) every so many records.
 YIELD_EVERY_RECORDS = 100
+# Direct batches handed over and not yet processed: the one under way and the next (``_hand_over``).
+DIRECT_BATCHES_AHEAD = 2
 
 
 class BatchDeliveryConsumer(RewindingConsumer):
     """The workers' consumer (``runtime.faust_app``), with one delivery task per fetched batch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Batches handed over and not yet processed, at most DIRECT_BATCHES_AHEAD of them: the
+        # one under way and the next, as the agent's buffer held the next batch before.
+        self._direct_batches: asyncio.Queue[tuple[DirectDelivery, list[Any]]] = asyncio.Queue()
+        self._direct_room = asyncio.Semaphore(DIRECT_BATCHES_AHEAD)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         """Fetch, and deliver each batch inside one task raced against suspension, stop and crash."""
@@ -129,24 +139,39 @@ class BatchDeliveryConsumer(RewindingConsumer):
             await self.commit()
 
     async def _hand_over(self, direct: DirectDelivery, messages: list[Any]) -> None:
-        """Track ``messages``, mark them read and have the handler process them, to the end.
+        """Queue ``messages`` for the batch processor once there is room; they are read from then on.
 
         Nothing is handed over once a rebalance has begun (flow stopped, or a newer generation
         than the fetch's): those records are left unread and are fetched again after the seek.
+        A rebalance or stop that cancels the delivery while it waits for room hands nothing over.
         """
+        await self._direct_room.acquire()
         app = self.app
         stale = messages[0].generation_id != app.consumer_generation_id
         if stale or not (self.flow_active and app.flow_control.is_active()):
+            self._direct_room.release()
             return
         await self._maybe_commit()
         read_offset, track = self._read_offset, self.track_message
         for message in messages:
-            track(message)
+            track(message)  # from here on, a rebalance waits for its acknowledgement
             read_offset[message.tp] = message.offset
-        processing = asyncio.ensure_future(self._process(direct, messages))
-        # Shielded: a rebalance or stop cancels the delivery, never a batch under way (it waits
-        # for the batch's acknowledgements instead).
-        await asyncio.shield(processing)
+        self._direct_batches.put_nowait((direct, messages))
+
+    @Service.task
+    async def _process_direct_batches(self) -> None:
+        """Run the direct handler on each queued batch, in order, each to its end.
+
+        A separate task from the fetcher's, so the next fetch (and the decoding of its records
+        in the consumer's thread) overlaps the batch under way, as it overlapped the agent's.
+        """
+        batches = self._direct_batches
+        while not self.should_stop:
+            direct, messages = await batches.get()
+            try:
+                await self._process(direct, messages)
+            finally:
+                self._direct_room.release()
 
     async def _process(self, direct: DirectDelivery, messages: list[Any]) -> None:
         """Run the handler on ``messages`` and acknowledge them after it returns."""
