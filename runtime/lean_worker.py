@@ -15,16 +15,17 @@
 - Direct delivery (``BatchDeliveryApp.deliver_directly``): the records of chosen topics skip
   the conductor, the topic's channel queue and the agent's stream (an event object, a queue
   put and get, the stream's per-event sensors and the ``take_events`` buffer per record) and
-  go, in fetch order, in batches of up to ``max_records``, straight to a handler. The fetcher's
-  own task runs the handler: the next fetch waits for the batch, as the agent's buffer made it
-  wait before, and the broker's prefetch keeps the next records ready meanwhile. Each record is
-  tracked as the stream tracked it and acknowledged once the handler returns, so an offset is
-  committed only after its batch is processed. A batch the handler has begun is finished even
-  when a rebalance or stop begins meanwhile (the agent's batch was finished too: the rebalance
-  waits for every tracked record to be acknowledged); the records not yet handed over are left
-  unread and are fetched again after the rebalance's seek to the committed offsets. The
-  topics keep their agent, so the consumer subscribes to them and Faust's tables, recovery
-  and rebalances are unchanged.
+  go, in fetch order, in batches of up to ``max_records``, straight to a handler. One task of
+  the consumer runs the handler, batch after batch; the fetcher hands it at most one batch
+  ahead, so the next fetch overlaps the batch under way as it overlapped the agent's before
+  (in the fetcher's own task the worker sat idle through every fetch). Each record is tracked
+  as the stream tracked it and acknowledged once the handler returns, so an offset is committed
+  only after its batch is processed. A batch handed over is processed to its end even when a
+  rebalance begins meanwhile (as the agent's batch and its ``take_events`` buffer were: the
+  rebalance waits for every tracked record to be acknowledged); the records not yet handed
+  over are left unread and are fetched again after the rebalance's seek to the committed
+  offsets. The topics keep their agent, so the consumer subscribes to them and Faust's tables,
+  recovery and rebalances are unchanged.
 - ``OffsetsMonitor``: Faust's monitor sensor without its per-record timings.
 - ``settle_garbage_collector``: a worker allocates a few containers per record; with Python's
   default thresholds the collector ran hundreds of times a minute and its full passes walked
