@@ -142,8 +142,9 @@ async def test_direct_records_of_an_older_generation_are_neither_handled_nor_rea
 
 async def test_direct_delivery_waiting_for_room_hands_over_nothing_when_cancelled() -> None:
     consumer, handler, _ = consumer_with(max_records=1)
-    fetched = asyncio.ensure_future(consumer._deliver(fetch([message(INPUT, 0, o) for o in range(4)])))
-    for _ in range(10):
+    records = [message(INPUT, 0, o) for o in range(DIRECT_BATCHES_AHEAD + 2)]
+    fetched = asyncio.ensure_future(consumer._deliver(fetch(records)))
+    for _ in range(DIRECT_BATCHES_AHEAD + 10):
         await asyncio.sleep(0)
     fetched.cancel()  # a rebalance: the processor has taken nothing, the fetcher waits for room
     await asyncio.gather(fetched, return_exceptions=True)
