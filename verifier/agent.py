@@ -16,9 +16,10 @@ the end, after the decisions and identity requests of the batch are on their
 topics; the batch's offsets are acknowledged only after that.
 
 What Faust spends per record is cut where the guarantees above do not depend on it
-(``runtime/lean_worker.py``): each fetched batch is handed to the stream in one task, the
-monitor keeps only partition offsets, and the garbage collector leaves the start-up objects
-alone.
+(``runtime/lean_worker.py``): the input records go from the fetch straight to the shell in
+batches (past the conductor, the channel queue and the agent's stream, which stays subscribed),
+acknowledged after their batch is stored as ``take_events`` acknowledged them; the monitor
+keeps only partition offsets, and the garbage collector leaves the start-up objects alone.
 """
 
 from __future__ import annotations
@@ -399,8 +400,14 @@ def make_verifier_app(
         table_scope=faust_event_scope,
     )
 
+    async def verify_batch(records: Sequence[Any]) -> None:
+        await shell.on_events(records, now_ms())
+
+    app.deliver_directly(frozenset(inputs.topics), verify_batch, worker.batch_max_events)
+
     @app.agent(inputs)
     async def verify_sessions(stream: faust.StreamT) -> None:
+        """Subscribes the inputs; their records come through ``verify_batch`` (any left here too)."""
         settle_garbage_collector()  # the worker has started: what it holds now stays
         async for events in stream.take_events(worker.batch_max_events, within=worker.batch_within_s):
             await shell.on_events(events, now_ms())
