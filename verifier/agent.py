@@ -410,7 +410,7 @@ def make_verifier_app(
         """Subscribes the inputs; their records come through ``verify_batch`` (any left here too)."""
         settle_garbage_collector()  # the worker has started: what it holds now stays
         async for events in stream.take_events(worker.batch_max_events, within=worker.batch_within_s):
-            await verify_batch(events)
+            await shell.on_events(events, now_ms())
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
