@@ -89,6 +89,9 @@ def test_pipeline_recorded_session_gets_expected_decision(
 # Server-time figures differ by the milliseconds the broker adds; everything measured on the
 # frames themselves must be identical.
 CLOCK_CHECKS = {"clock_drift_ms", "clock_offset_ms", "session_s"}
+# A failed session reports the identity comparison made so far: offline every sample is in at
+# once, streaming the failing frame may arrive before the identity stage has answered.
+IDENTITY_PROGRESS = {"identity_distance"}
 
 
 @pytest.mark.parametrize("species", list(EXPECTED))
@@ -112,8 +115,11 @@ def test_replay_offline_and_streaming_same_decision(
         assert abs(offline.frames_used - online.frames_used) <= 2
         return
     assert offline.frames_used == online.frames_used
-    measured = {c.name: c.value for c in offline.checks if c.name not in CLOCK_CHECKS}
-    assert measured == {c.name: c.value for c in online.checks if c.name not in CLOCK_CHECKS}
+    timed = CLOCK_CHECKS | (IDENTITY_PROGRESS if online.outcome == "fail" else set())
+    measured = {c.name: c.value for c in offline.checks if c.name not in timed}
+    assert measured == {c.name: c.value for c in online.checks if c.name not in timed}
+    if online.outcome == "pass":  # a pass waits for every sample, so the figures match exactly
+        assert IDENTITY_PROGRESS <= set(measured)
 
 
 def test_pipeline_replayed_session_id_gets_no_second_decision(
