@@ -119,7 +119,7 @@ def test_replay_offline_and_streaming_same_decision(
     measured = {c.name: c.value for c in offline.checks if c.name not in timed}
     assert measured == {c.name: c.value for c in online.checks if c.name not in timed}
     if online.outcome == "pass":  # a pass waits for every sample, so the figures match exactly
-        assert IDENTITY_PROGRESS <= set(measured)
+        assert set(measured) >= IDENTITY_PROGRESS
 
 
 def test_pipeline_replayed_session_id_gets_no_second_decision(
