@@ -5,8 +5,8 @@ heartbeats; the agent awaits each frame before taking the next, which keeps
 the order of every partition. Scale by adding processes, up to the partition count.
 
 The same worker is the identity stage: it answers the verifier's identity requests
-(a few frames per session) by embedding the frame's face on a second thread, with dlib's
-network in a child process, so the FaceMesh path keeps its pace. The frame and its
+(a few frames per session) by embedding the frame's face on a second thread, with the
+face network in a child process, so the FaceMesh path keeps its pace. The frame and its
 landmarks come from the frames it analysed last (``RecentFrames``), or, for an older
 frame, are read back from the frames topic and analysed again.
 """
@@ -186,8 +186,8 @@ def _add_identity_stage(
     """The agent that embeds the frames the verifier asks for, on a thread of its own."""
     requests = app.topic(kafka.topics.identity_requests, key_type=bytes, value_type=bytes)
     thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity")
-    # Each thread owns its models (neither FaceMesh nor dlib's network is thread-safe); the
-    # network runs in a child process, as dlib holds the GIL for its whole pass.
+    # Each thread owns its models (FaceMesh is not thread-safe); the network runs in a child
+    # process, so a pass takes the other core instead of the interpreter's lock.
     model = IdentityModel(own_process=True)
     stage = thread.submit(
         lambda: IdentityStage(FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits), model)

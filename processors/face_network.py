@@ -1,35 +1,57 @@
-"""dlib's face-embedding network in a process of its own: dlib keeps the GIL for a whole forward pass.
+"""The face-embedding network in a process of its own, so a pass never stalls the worker.
 
-One pass takes ~75 ms of CPU, and the dlib binding does not release Python's lock while it
-runs. Inside the processor worker that stalls everything else for those 75 ms: the event
-loop (Kafka fetches, sends, heartbeats) and the Python half of every FaceMesh frame, so each
-embedding delays every frame in flight. A child process runs the network instead; the
-worker's identity thread waits for it without holding the lock, and FaceMesh and the
-network use both cores. Only the 150x150 face chip (67 KB) goes over, 128 floats come back.
+The identity stage's network (processors/face_resnet.py: dlib's ResNet on numpy's BLAS,
+~16 ms of CPU a chip) runs in a child process: the worker's event loop (Kafka fetches,
+sends, heartbeats) and its FaceMesh thread keep the interpreter's lock, and the network
+uses the other core. The child runs BLAS on one thread, so an embedding never takes both
+cores from FaceMesh. Only the 150x150 face chip (67 KB) goes over, 128 floats come back.
 
-This module imports only dlib and numpy, so the child loads neither MediaPipe nor OpenCV.
+This module imports only numpy and the network, so the child loads neither MediaPipe nor OpenCV.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 
-import dlib
 import numpy as np
 from numpy.typing import NDArray
+
+from processors.face_resnet import FaceResNet
+
+# BLAS threads in the child: one, so the embedding and FaceMesh each keep a core.
+CHILD_BLAS_THREADS = "1"
 
 
 def serve(connection: Connection, model_path: str) -> None:
     """The child: load the network, then answer each chip with its raw descriptor until the pipe closes."""
-    network = dlib.face_recognition_model_v1(model_path)
+    network = FaceResNet(model_path)
     connection.send(True)  # loaded
     while True:
         try:
             chip = connection.recv()
         except EOFError:
             return
-        connection.send(np.asarray(network.compute_face_descriptor(chip), dtype=np.float32))
+        connection.send(network.descriptor(chip))
+
+
+@contextmanager
+def _child_environment() -> Iterator[None]:
+    """The BLAS thread limit, in the environment a spawned child starts with (the parent's stays)."""
+    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, CHILD_BLAS_THREADS))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class NetworkProcess:
@@ -53,7 +75,8 @@ class NetworkProcess:
         process = context.Process(
             target=serve, args=(theirs, self.model_path), daemon=True, name="face-network"
         )
-        process.start()
+        with _child_environment():
+            process.start()
         theirs.close()
         if not ours.recv():  # wait for the model to load: start-up pays for it, not the first chip
             raise RuntimeError("the face network did not load")

@@ -1,16 +1,18 @@
 """Who is in front of the camera: a face embedding aligned from the FaceMesh landmarks. No Kafka here.
 
 The model is dlib's ResNet face embedding (128-d, 150x150 input, 99.38% on LFW), shipped
-inside the ``face-recognition-models`` wheel and run by the prebuilt ``dlib-bin`` wheel, so it
-loads offline. dlib's own face detector is not used: it misses strongly turned faces and
-costs ~20 ms; the five points its alignment needs are read off the FaceMesh landmarks the
+inside the ``face-recognition-models`` wheel, so it loads offline. Its weights are read from
+that file and run on numpy's BLAS (processors/face_resnet.py), which gives dlib's numbers
+about five times faster than the prebuilt ``dlib-bin`` wheel's own pass; dlib itself cuts the
+aligned chip. dlib's face detector is not used: it misses strongly turned faces and costs
+~20 ms; the five points its alignment needs are read off the FaceMesh landmarks the
 processor already has.
 
 Distances are Euclidean between L2-normalised embeddings (dlib's raw vectors have a norm of
 ~1.43, so its usual 0.6 limit is ~0.42 here). On the pinned face media: one person within a
 session (warped and real-video head turns) 0.13-0.32, across a whole video or years of photos
 <= 0.38; two people 0.38-0.70, similar-looking pairs from 0.395 (franck / George Clooney).
-One embedding costs ~75 ms of CPU, about 15 FaceMesh frames: only the frames the verifier
+One embedding costs ~16 ms of CPU, about three FaceMesh frames: only the frames the verifier
 asks for are embedded (``IdentityStage``; verifier/identity.py says which), aligned on the
 landmarks the processor's own FaceMesh pass found in that frame (``RecentFrames``) when it
 still holds them. In the worker the network runs in a child process (processors/face_network.py).
@@ -30,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processors.face_network import NetworkProcess
+from processors.face_resnet import FaceResNet
 from processors.landmarks import FaceAnalyzer, decode_jpeg
 from schemas.errors import LivenessError
 from schemas.events import IdentityRequest, IdentitySample
@@ -54,8 +57,8 @@ class FaceEmbedder(Protocol):
 class IdentityModel:
     """dlib's ResNet face embedding, loaded once.
 
-    Not thread-safe (the network keeps its buffers between calls): each thread owns one,
-    like ``FaceAnalyzer``. ``own_process=True`` runs the network in a child process
+    One per thread (the child's pipe carries one chip at a time), like ``FaceAnalyzer``.
+    ``own_process=True`` runs the network in a child process
     (``processors.face_network``), for a process whose other threads must keep running
     meanwhile; the numbers are the same.
     """
@@ -63,7 +66,7 @@ class IdentityModel:
     def __init__(self, model_path: str | None = None, *, own_process: bool = False) -> None:
         path = model_path or face_recognition_models.face_recognition_model_location()
         self._process = NetworkProcess(path) if own_process else None
-        self._net = None if own_process else dlib.face_recognition_model_v1(path)
+        self._net = None if own_process else FaceResNet(path)
 
     def embed(self, image_bgr: NDArray[np.uint8], mesh_points_px: NDArray[np.float64]) -> NDArray[np.float32]:
         """The L2-normalised 128-d embedding of the face whose (468, 3) pixel mesh is given."""
@@ -71,7 +74,7 @@ class IdentityModel:
         if self._process is not None:
             return normalised(self._process.descriptor(chip))
         assert self._net is not None
-        return normalised(np.asarray(self._net.compute_face_descriptor(chip), dtype=np.float32))
+        return normalised(self._net.descriptor(chip))
 
     def close(self) -> None:
         """Stop the child process, if the network runs in one."""

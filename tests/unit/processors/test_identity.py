@@ -326,7 +326,7 @@ def test_model_in_its_own_process_gives_the_same_embedding_off_this_process(
     in_process = model.embed(image, mesh)
     in_process_ms = (time.process_time() - started) * 1000
 
-    assert all(np.array_equal(e, in_process) for e in embeddings)
+    assert all(np.allclose(e, in_process, rtol=0, atol=1e-6) for e in embeddings)  # BLAS threads differ
     assert cpu_ms < in_process_ms / 4, (cpu_ms, in_process_ms)
 
 
