@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import dlib
+import face_recognition_models
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -20,7 +22,7 @@ from numpy.typing import NDArray
 
 from devtools.stack import Stack
 from liveness.replay import replay_offline
-from processors.identity import IdentityModel, IdentityStage
+from processors.identity import IdentityModel, IdentityStage, face_chip
 from processors.landmarks import FaceAnalyzer, decode_jpeg
 from processors.pipeline import process_frame
 from producers.challenge_service import ChallengeService
@@ -86,7 +88,7 @@ def identity_cost(
     counted as the verifier asks for them, replaying ``recordings`` offline.
     """
     with FaceAnalyzer() as analyzer:
-        model = IdentityModel()
+        model = IdentityModel(own_process=True)  # as the worker runs it: the network in a child
         stage = IdentityStage(analyzer, model)
         images = [decode_jpeg(frame, analyzer.limits) for frame in frames]
         meshes = [analyzer.mesh_points(image) for image in images[:1]]  # warm-up: builds the graph
@@ -97,15 +99,22 @@ def identity_cost(
         faces = [faces[i % len(faces)] for i in range(embeddings)]
         request = IdentityRequest("bench", 0, None, 0)
         stage.sample(request, *faces[0])  # warm-up
-        sample_ms = _sample_ms(lambda jpeg, mesh: stage.sample(request, jpeg, mesh), faces)
-        again_ms = _sample_ms(lambda jpeg, _: stage.sample(request, jpeg), faces)
+        sample_ms = _sample_ms(lambda jpeg, mesh: stage.sample(request, jpeg, mesh), faces, model)
+        again_ms = _sample_ms(lambda jpeg, _: stage.sample(request, jpeg), faces, model)
+        chips = [face_chip(decode_jpeg(jpeg, analyzer.limits), mesh[0]) for jpeg, mesh in faces]
+        network_ms, dlib_ms = _network_ms(chips, model)
         per_session = [_requested_frames(analyzer, model, recording) for recording in recordings]
+        model.close()
     frames_per_session = statistics.mean(len(r.frames) for r in recordings)
     embeddings_per_session = statistics.mean(per_session)
     return {
         "facemesh_ms_per_frame": facemesh_ms,
         "embedding_ms": sample_ms,
         "embedding_ms_facemesh_again": again_ms,
+        # The network alone on the same chips, side by side: ours (numpy's BLAS, one thread, in
+        # the child) and dlib's own pass (the dlib-bin wheel, no BLAS) on the same weights.
+        "network_ms": network_ms,
+        "network_ms_dlib_own_pass": dlib_ms,
         "frames_per_session": frames_per_session,
         "embeddings_per_session": embeddings_per_session,
         "facemesh_ms_per_session": facemesh_ms * frames_per_session,
@@ -116,12 +125,43 @@ def identity_cost(
     }
 
 
-def _sample_ms(sample: Callable[[bytes, list[NDArray[np.float64]]], object], faces: list) -> float:
-    """CPU ms per identity sample made by ``sample`` on each (jpeg, meshes) of ``faces``."""
-    started = time.process_time()
+def _sample_ms(
+    sample: Callable[[bytes, list[NDArray[np.float64]]], object], faces: list, model: IdentityModel
+) -> float:
+    """CPU ms per identity sample made by ``sample`` on each (jpeg, meshes) of ``faces``: this
+    process's (decoding, alignment) plus the network child's."""
+    started, child = time.process_time(), _process_cpu_s(model.network_pid)
     for jpeg, mesh in faces:
         sample(jpeg, mesh)
-    return (time.process_time() - started) * 1000 / len(faces)
+    spent = time.process_time() - started + _process_cpu_s(model.network_pid) - child
+    return spent * 1000 / len(faces)
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """CPU seconds of another process's main thread so far (0 for none): the scheduler's
+    nanoseconds where the kernel keeps them, else user + system in clock ticks."""
+    if pid is None:
+        return 0.0
+    schedstat = Path(f"/proc/{pid}/schedstat")
+    if schedstat.exists():
+        return int(schedstat.read_text().split()[0]) / 1e9
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _network_ms(chips: list[NDArray[np.uint8]], model: IdentityModel) -> tuple[float, float]:
+    """CPU ms per chip of the network alone: in the worker's child, and dlib's own pass here."""
+    reference = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+    reference.compute_face_descriptor(chips[0])  # warm-up
+    started = time.process_time()
+    for chip in chips:
+        reference.compute_face_descriptor(chip)
+    dlib_ms = (time.process_time() - started) * 1000 / len(chips)
+    assert model.network is not None
+    child = _process_cpu_s(model.network_pid)
+    for chip in chips:
+        model.network.descriptor(chip)
+    return (_process_cpu_s(model.network_pid) - child) * 1000 / len(chips), dlib_ms
 
 
 class _CountingStage(IdentityStage):

@@ -121,6 +121,14 @@ def run_latency(bench: measure.Bench, rounds: int, loads: Sequence[int] = ()) ->
     return report
 
 
+def network_line(identity: dict[str, float]) -> str:
+    """The face network's CPU per chip, ours beside dlib's own pass of the same weights."""
+    ours = identity.get("network_ms", float("nan"))
+    theirs = identity.get("network_ms_dlib_own_pass", float("nan"))
+    ratio = f"{theirs / ours:.1f}x" if ours > 0 else "n/a"
+    return f"network {ours:.1f} ms/chip (dlib's own pass {theirs:.1f}, {ratio})"
+
+
 def format_latency(report: dict[str, Any]) -> str:
     """The latency-only run as a few lines of markdown."""
     p, i, lat = report["processor"], report["identity"], report["latency"]
@@ -129,7 +137,7 @@ def format_latency(report: dict[str, Any]) -> str:
         f"({p['ratio']:.2f} of the {p['ceiling_fps']:.1f} ceiling); "
         f"identity {i['embedding_ms']:.1f} ms/sample "
         f"({i.get('embedding_ms_facemesh_again', float('nan')):.1f} with FaceMesh run again) "
-        f"x {i['embeddings_per_session']:.2f} per session",
+        f"x {i['embeddings_per_session']:.2f} per session; {network_line(i)}",
         f"saturation {lat['saturation_sessions_exact']:.1f} sessions at 10 fps "
         f"({lat['processor_ms_per_session']:.0f} ms of processor CPU per session; "
         f"FaceMesh alone: {lat['facemesh_only_sessions']:.0f})",
@@ -192,7 +200,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [
         f"| FaceMesh CPU (same run) | {i['facemesh_ms_per_frame']:.1f} ms/frame, "
         f"{i['facemesh_ms_per_session']:.0f} ms/session ({i['frames_per_session']:.0f} frames) |",
-        "| identity stage CPU (alignment on the processor's landmarks + dlib ResNet) | "
+        f"| face network CPU, same chips | {network_line(i)} |",
+        "| identity stage CPU (alignment on the processor's landmarks + the face network) | "
         f"{i['embedding_ms']:.1f} ms/embedding ({i['embedding_ms_facemesh_again']:.1f} with FaceMesh "
         f"run again), {i['identity_ms_per_session']:.0f} ms/session "
         f"({i['embeddings_per_session']:.1f} frames the verifier asked for) = "

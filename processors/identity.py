@@ -76,6 +76,16 @@ class IdentityModel:
         assert self._net is not None
         return normalised(self._net.descriptor(chip))
 
+    @property
+    def network(self) -> NetworkProcess | None:
+        """The child process that runs the network, if it runs in one."""
+        return self._process
+
+    @property
+    def network_pid(self) -> int | None:
+        """The process id of that child (its CPU is not this process's)."""
+        return self._process.pid if self._process is not None else None
+
     def close(self) -> None:
         """Stop the child process, if the network runs in one."""
         if self._process is not None:
