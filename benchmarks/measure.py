@@ -244,6 +244,8 @@ def pipeline_fps(bench: Bench, frames: Sequence[bytes], processors: int) -> dict
 
 # ---- 3 and 4: decision latency --------------------------------------------------------------
 
+FRAME_PERIOD_S = 0.1  # 10 fps, the web client's capture rate
+
 
 async def _run_session(
     publisher: SessionPublisher, service: ChallengeService, recording: RecordedSession, fps: float
@@ -271,8 +273,14 @@ async def _latency_load(
     recordings: Sequence[RecordedSession],
     concurrent: int,
     rounds: int,
+    lockstep: bool = False,
 ) -> list[float]:
-    """Decision latency (s) with ``concurrent`` sessions at 10 fps, each session starting as one ends."""
+    """Decision latency (s) with ``concurrent`` sessions at 10 fps, each session starting as one ends.
+
+    The lanes start a tenth of a frame period apart (``concurrent`` lanes spread over 100 ms), as
+    independent cameras' frames interleave; ``lockstep`` starts them together, so every lane's
+    frames reach the processor in the same instant, a burst of ``concurrent`` frames every 100 ms.
+    """
     received: dict[str, float] = {}
     async with DecisionWatcher(kafka) as watcher, SessionPublisher(kafka) as publisher:
         stop = asyncio.Event()
@@ -285,10 +293,12 @@ async def _latency_load(
         collector = asyncio.create_task(collect())
 
         async def lane(lane_index: int) -> list[tuple[str, dict[int, float], float]]:
+            if not lockstep:
+                await asyncio.sleep(lane_index * FRAME_PERIOD_S / concurrent)
             runs = []
             for turn in range(rounds):
                 recording = recordings[(lane_index + turn * concurrent) % len(recordings)]
-                runs.append(await _run_session(publisher, service, recording, fps=10.0))
+                runs.append(await _run_session(publisher, service, recording, fps=1 / FRAME_PERIOD_S))
             return runs
 
         lanes = await asyncio.gather(*(lane(i) for i in range(concurrent)))
@@ -309,18 +319,27 @@ async def _latency_load(
 
 
 def decision_latency(
-    bench: Bench, recordings: Sequence[RecordedSession], loads: Sequence[int], rounds: int
+    bench: Bench,
+    recordings: Sequence[RecordedSession],
+    loads: Sequence[int],
+    rounds: int,
+    lockstep_loads: Sequence[int] = (),
 ) -> list[dict[str, float]]:
-    """p50/p95/p99 decision latency per load, on one processor and one verifier process."""
+    """p50/p95/p99 decision latency per load, on one processor and one verifier process; then
+    the same for ``lockstep_loads`` with every lane's frames sent in the same instant."""
     rows = []
     with bench.stack(1, 1) as stack:
         service = ChallengeService(stack.keys)
         asyncio.run(_latency_load(stack.kafka, service, recordings, 1, 1))  # warm-up
-        for concurrent in loads:
-            latencies = asyncio.run(_latency_load(stack.kafka, service, recordings, concurrent, rounds))
+        runs = [(concurrent, False) for concurrent in loads] + [(n, True) for n in lockstep_loads]
+        for concurrent, lockstep in runs:
+            latencies = asyncio.run(
+                _latency_load(stack.kafka, service, recordings, concurrent, rounds, lockstep)
+            )
             rows.append(
                 {
                     "concurrent_sessions": float(concurrent),
+                    "lockstep": float(lockstep),
                     "frames_per_s": 10.0 * concurrent,
                     "sessions": float(len(latencies)),
                     "p50_ms": percentile(latencies, 50) * 1000,

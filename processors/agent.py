@@ -65,7 +65,8 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
     analyzer = executor.submit(
         FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits
     ).result()
-    recent = RecentFrames(settings.identity_recent_frames if settings.identity_stage else 0)
+    keeps_frames = settings.identity_stage or settings.evidence_stage
+    recent = RecentFrames(settings.identity_recent_frames if keeps_frames else 0)
 
     @app.agent(frames)
     async def analyse_frames(stream: faust.StreamT) -> None:
@@ -127,10 +128,12 @@ def _add_stages(
     if settings.identity_stage:
         _add_identity_stage(app, kafka, settings, observations, dead_letters, recent)
     if settings.evidence_stage:
-        _add_evidence_stage(app, kafka, settings)
+        _add_evidence_stage(app, kafka, settings, recent)
 
 
-def _add_evidence_stage(app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings) -> None:
+def _add_evidence_stage(
+    app: faust.App, kafka: KafkaSettings, settings: ProcessorSettings, recent: RecentFrames
+) -> None:
     """The agent that copies a decision's named frames to the evidence topic (processors/evidence.py).
 
     Decisions are keyed by session id like frames, so a decision's partition is its frames'
@@ -157,11 +160,18 @@ def _add_evidence_stage(app: faust.App, kafka: KafkaSettings, settings: Processo
             if decision.evidence is None:
                 continue
             logs.bind_session(message.key)
-            jpegs = [
-                (seq, await reader.read_offset(message.partition, offset))
-                for seq, offset in decision.evidence.frames
-            ]
-            records = await loop.run_in_executor(thread, logs.in_context(keeper.records), decision, jpegs)
+            jpegs: list[tuple[int, bytes | None]] = []
+            meshes: dict[int, tuple[Any, ...]] = {}
+            for seq, offset in decision.evidence.frames:
+                held = recent.get(message.partition, offset)  # analysed moments ago: no second pass
+                if held is not None:
+                    jpegs.append((seq, held.jpeg))
+                    meshes[seq] = held.meshes
+                else:
+                    jpegs.append((seq, await reader.read_offset(message.partition, offset)))
+            records = await loop.run_in_executor(
+                thread, logs.in_context(keeper.records), decision, jpegs, meshes
+            )
             for record in records:
                 await evidence.send(
                     key=record.key.encode(),

@@ -21,7 +21,7 @@ still moving into the box).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -75,13 +75,20 @@ def sharpness(image_bgr: NDArray[np.uint8], box: Box) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def measure(analyzer: FaceAnalyzer, seq: int, jpeg: bytes) -> FrameMeasure:
-    """Pose and sharpness of the one face of a frame (``faces`` says when there is not exactly one)."""
+def measure(
+    analyzer: FaceAnalyzer, seq: int, jpeg: bytes, meshes: Sequence[NDArray[np.float64]] | None = None
+) -> FrameMeasure:
+    """Pose and sharpness of the one face of a frame (``faces`` says when there is not exactly one).
+
+    ``meshes``: the landmarks the processor's own FaceMesh pass found in this frame, when it
+    still holds them; FaceMesh runs in static-image mode, so a second run would find the same.
+    """
     try:
         image = decode_jpeg(jpeg, analyzer.limits)
     except LivenessError:
         return FrameMeasure(seq, 0)
-    meshes = analyzer.mesh_points(image)
+    if meshes is None:
+        meshes = analyzer.mesh_points(image)
     if len(meshes) != 1:
         return FrameMeasure(seq, len(meshes))
     face = face_from_mesh(meshes[0])
@@ -115,12 +122,21 @@ class EvidenceKeeper:
     def __init__(self, analyzer: FaceAnalyzer) -> None:
         self.analyzer = analyzer
 
-    def records(self, decision: Decision, jpegs: Sequence[tuple[int, bytes | None]]) -> list[EvidenceRecord]:
-        """Audit records for every frame still on the frames topic, and the reference record."""
+    def records(
+        self,
+        decision: Decision,
+        jpegs: Sequence[tuple[int, bytes | None]],
+        meshes: Mapping[int, Sequence[NDArray[np.float64]]] | None = None,
+    ) -> list[EvidenceRecord]:
+        """Audit records for every frame still on the frames topic, and the reference record.
+
+        ``meshes`` by seq: the landmarks already found in those frames (the rest are analysed here).
+        """
         if decision.evidence is None:
             return []
+        known = meshes or {}
         found = [(seq, jpeg) for seq, jpeg in jpegs if jpeg is not None]
-        measures = {seq: measure(self.analyzer, seq, jpeg) for seq, jpeg in found}
+        measures = {seq: measure(self.analyzer, seq, jpeg, known.get(seq)) for seq, jpeg in found}
         audit = set(decision.evidence.audit)
         records = [
             _record(decision, key, ROLE_AUDIT, measures[seq], jpeg)

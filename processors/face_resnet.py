@@ -201,7 +201,7 @@ def _convolve(x: NDArray[np.float32], conv: Convolution) -> NDArray[np.float32]:
     if conv.padding:
         p = conv.padding
         x = np.pad(x, ((0, 0), (p, p), (p, p)))
-    windows = sliding_window_view(x, (conv.size, conv.size), axis=(1, 2))[:, :: conv.stride, :: conv.stride]
+    windows = sliding_window_view(x, (1, conv.size, conv.size))[:, :: conv.stride, :: conv.stride, 0]
     channels, rows, columns = windows.shape[:3]
     # (channels, size, size) per output position, in the filters' memory order.
     patches = windows.transpose(0, 3, 4, 1, 2).reshape(channels * conv.size * conv.size, rows * columns)
