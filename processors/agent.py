@@ -43,7 +43,11 @@ class ProcessorSettings:
     max_faces: int = 2
     web_port: int | None = None  # Faust's web server (metrics); off unless a port is given
     batch_max: int = 8  # frames handed to the inference thread at once
-    batch_within_s: float = 0.005  # longest wait for a batch to fill
+    batch_within_s: float = 0.002  # longest wait for a batch to fill
+    # An observation or identity sample is one small record, rarely joined by another within a
+    # few ms at camera rates: a short linger sends it almost at once (the verifier, which writes
+    # a changelog row beside each decision, keeps the longer shared one).
+    producer_linger_s: float = 0.001
     identity_stage: bool = True  # answer the verifier's identity requests (needs the face model)
     # Analysed frames kept for the identity stage (~35 KB each): a few seconds of frames at full
     # rate, more than the verifier's usual delay between an observation and its request.
@@ -57,7 +61,8 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
     # The processor keeps no table, but Faust still makes a data directory: under the temporary
     # directory, not in whatever directory the worker was started from.
     datadir = Path(tempfile.gettempdir()) / f"{settings.app_id}-data"
-    app = WorkerApp(settings.app_id, datadir=str(datadir), **common_app_options(kafka, settings.web_port))
+    options = common_app_options(kafka, settings.web_port) | {"producer_linger": settings.producer_linger_s}
+    app = WorkerApp(settings.app_id, datadir=str(datadir), **options)
     frames = app.topic(topics.frames, key_type=bytes, value_type=bytes)
     observations = app.topic(topics.observations, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)

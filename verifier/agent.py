@@ -94,6 +94,9 @@ class VerifierWorkerSettings:
     # A backlog fills a batch at once; a quiet stream waits at most ``batch_within_s`` for it.
     batch_max_events: int = 500
     batch_within_s: float = 0.005
+    # How long the producer gathers a batch's changelog rows, identity requests and decisions
+    # into one request: each waits at most this long on the way to a decision.
+    producer_linger_s: float = 0.002
 
 
 async def decided_in_tail(kafka: KafkaSettings, partitions: set[int], tail: int) -> set[bytes]:
@@ -372,7 +375,7 @@ def make_verifier_app(
     topics = kafka.topics
     app = BatchDeliveryApp(
         worker.app_id,
-        **common_app_options(kafka, worker.web_port),
+        **common_app_options(kafka, worker.web_port) | {"producer_linger": worker.producer_linger_s},
         store=worker.store,
         datadir=worker.data_dir,
         processing_guarantee=worker.processing_guarantee,
