@@ -107,7 +107,9 @@ def seventy_percent(capacity: dict[str, float]) -> int:
     return max(1, round(0.7 * capacity["saturation_sessions_exact"]))
 
 
-def run_latency(bench: measure.Bench, rounds: int, loads: Sequence[int] = ()) -> dict[str, Any]:
+def run_latency(
+    bench: measure.Bench, rounds: int, loads: Sequence[int] = (), lockstep_loads: Sequence[int] = ()
+) -> dict[str, Any]:
     """Only what the latency goal needs: the processor's rate, the identity stage's cost, and the
     decision latency at 1 session and at 70% of the saturation they give (or at ``loads``)."""
     recordings = genuine_recordings(bench.work_dir / "sessions", 12)
@@ -119,7 +121,8 @@ def run_latency(bench: measure.Bench, rounds: int, loads: Sequence[int] = ()) ->
     report["identity"] = measure.identity_cost(frames[:100], recordings[:4], embeddings=30)
     capacity = saturation(one["fps"], report["identity"])
     seventy = seventy_percent(capacity)
-    lockstep = [] if loads else [seventy]  # the harness's old arrival pattern, beside the goal's
+    # The harness's old arrival pattern, beside the goal's.
+    lockstep = list(lockstep_loads) if loads else [seventy, *lockstep_loads]
     loads = loads or sorted({1, seventy})
     rows = measure.decision_latency(bench, recordings, loads, rounds, lockstep_loads=lockstep)
     report["latency"] = {**capacity, "rows": rows}
@@ -279,6 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="with --latency-only: these concurrent-session counts instead of 1 and 70%% (e.g. 1,6)",
     )
+    parser.add_argument(
+        "--lockstep-loads",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[],
+        help="with --latency-only: also these counts with every lane's frames sent in the same instant",
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("out/bench"))
     parser.add_argument("--bootstrap", help="an existing broker [LIVENESS_BOOTSTRAP]; else one is started")
     args = parser.parse_args(argv)
@@ -292,7 +301,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         bootstrap = broker.bootstrap
     try:
         bench = measure.Bench(bootstrap, args.work_dir, quick=args.quick)
-        report = run_latency(bench, args.rounds, args.loads) if args.latency_only else run_all(bench)
+        report = (
+            run_latency(bench, args.rounds, args.loads, args.lockstep_loads)
+            if args.latency_only
+            else run_all(bench)
+        )
     finally:
         if broker:
             broker.stop()
