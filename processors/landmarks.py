@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import cast
@@ -41,8 +42,9 @@ class FrameAnalysis:
     meshes: tuple[NDArray[np.float64], ...] = field(default=(), repr=False, compare=False)
 
 
-def decode_jpeg(data: bytes, limits: FrameLimits) -> NDArray[np.uint8]:
-    """Decode a JPEG to a BGR image, refusing anything too large or incomplete before decoding.
+def decode_jpeg(data: bytes, limits: FrameLimits, *, rgb: bool = False) -> NDArray[np.uint8]:
+    """Decode a JPEG to a BGR image (RGB with ``rgb``), refusing anything too large or incomplete
+    before decoding.
 
     EXIF orientation is ignored on purpose: the frame keeps the dimensions its
     header declares, which are the dimensions the challenge geometry refers to.
@@ -54,7 +56,9 @@ def decode_jpeg(data: bytes, limits: FrameLimits) -> NDArray[np.uint8]:
     # frame cut short in transit has no end marker, so refuse that explicitly.
     if not data.endswith(EOI):
         raise CorruptFrameError("JPEG truncated: no end-of-image marker at the end")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    # libjpeg's own output is RGB: decoding straight to it saves FaceMesh a conversion per frame.
+    colour = cv2.IMREAD_COLOR_RGB if rgb else cv2.IMREAD_COLOR
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), colour | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise CorruptFrameError("JPEG could not be decoded")
     if image.shape[:2] != (height, width):
@@ -96,14 +100,21 @@ class FaceAnalyzer:
 
     def analyse_jpeg(self, data: bytes) -> FrameAnalysis:
         """Decode (within ``limits``) and analyse one JPEG frame."""
-        return self.analyse_image(decode_jpeg(data, self.limits))
+        return self._analyse(decode_jpeg(data, self.limits, rgb=True), self.mesh_points_rgb)
 
     def analyse_image(self, bgr: NDArray[np.uint8]) -> FrameAnalysis:
         """Analyse one BGR image: faces sorted by box area, largest first."""
+        return self._analyse(bgr, self.mesh_points)
+
+    def _analyse(
+        self,
+        image: NDArray[np.uint8],
+        mesh_points: Callable[[NDArray[np.uint8]], list[NDArray[np.float64]]],
+    ) -> FrameAnalysis:
         started = time.perf_counter()
-        meshes = self.mesh_points(bgr)
+        meshes = mesh_points(image)
         inference_ms = (time.perf_counter() - started) * 1000
-        height, width = bgr.shape[:2]
+        height, width = image.shape[:2]
         return FrameAnalysis(
             image_width=width,
             image_height=height,
@@ -118,15 +129,16 @@ class FaceAnalyzer:
         z is MediaPipe's relative depth (smaller is nearer the camera), scaled
         by the width as MediaPipe scales it like x. Largest face first.
         """
-        if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8 or bgr.size == 0:
-            raise ValueError(f"expected a non-empty HxWx3 uint8 BGR image, got {bgr.shape} {bgr.dtype}")
-        height, width = bgr.shape[:2]
-        result = self._mesh.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        _check_image(bgr, "BGR")
+        return self.mesh_points_rgb(cast("NDArray[np.uint8]", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+
+    def mesh_points_rgb(self, rgb: NDArray[np.uint8]) -> list[NDArray[np.float64]]:
+        """``mesh_points`` of an RGB image (FaceMesh's own channel order)."""
+        _check_image(rgb, "RGB")
+        height, width = rgb.shape[:2]
+        result = self._mesh.process(rgb)
         scale = np.array([width, height, width], dtype=np.float64)
-        meshes = [
-            np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64) * scale
-            for face in result.multi_face_landmarks or ()
-        ]
+        meshes = [landmark_array(face) * scale for face in result.multi_face_landmarks or ()]
         return sorted(meshes, key=_box_area, reverse=True)
 
     def close(self) -> None:
@@ -142,6 +154,33 @@ class FaceAnalyzer:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _check_image(image: NDArray[np.uint8], order: str) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or image.size == 0:
+        raise ValueError(f"expected a non-empty HxWx3 uint8 {order} image, got {image.shape} {image.dtype}")
+
+
+# A NormalizedLandmark with only x, y and z set, serialised: the list's field tag (0x0a), the
+# message's length (15), then each float's tag (0x0d, 0x15, 0x1d) and its 4 little-endian bytes.
+_LANDMARK_RECORD = np.dtype(
+    [("head", "u1", 2), ("tx", "u1"), ("x", "<f4"), ("ty", "u1"), ("y", "<f4"), ("tz", "u1"), ("z", "<f4")]
+)
+_LANDMARK_TAGS = (0x0A, 15, 0x0D, 0x15, 0x1D)
+
+
+def landmark_array(face: object) -> NDArray[np.float64]:
+    """A NormalizedLandmarkList as an (n, 3) array of x, y, z: the list's serialised bytes read
+    as fixed records, ~20 times faster than reading the fields one by one. A list whose records
+    are not all x, y and z alone (visibility or presence set) is read field by field."""
+    data = face.SerializeToString()  # type: ignore[attr-defined]
+    if len(data) % _LANDMARK_RECORD.itemsize == 0:
+        records = np.frombuffer(data, dtype=_LANDMARK_RECORD)
+        tags = (records["head"][:, 0], records["head"][:, 1], records["tx"], records["ty"], records["tz"])
+        if all(np.all(column == tag) for column, tag in zip(tags, _LANDMARK_TAGS, strict=True)):
+            return np.stack([records["x"], records["y"], records["z"]], axis=1).astype(np.float64)
+    points = face.landmark  # type: ignore[attr-defined]
+    return np.array([(p.x, p.y, p.z) for p in points], dtype=np.float64)
 
 
 def _box_area(points: NDArray[np.float64]) -> float:

@@ -21,6 +21,7 @@ from processors.landmarks import (
     FrameLimits,
     decode_jpeg,
     jpeg_dimensions,
+    landmark_array,
     observation_from,
 )
 from schemas.events import LANDMARK_SUBSET, FrameMeta, Observation
@@ -309,3 +310,45 @@ def test_decode_jpeg_oversize_payload_raises_too_large(media: MediaSet) -> None:
 
     with pytest.raises(FrameTooLargeError):
         decode_jpeg(oversize, FrameLimits())
+
+
+@pytest.mark.parametrize("name", ["franck_03909.jpg", "cage.jpg", "audrey.jpg"])
+def test_analyse_jpeg_decoded_to_rgb_gives_the_bgr_paths_exact_meshes(
+    media: MediaSet, analyzer: FaceAnalyzer, name: str
+) -> None:
+    data = (media.root / name).read_bytes()
+    bgr = decode_jpeg(data, analyzer.limits)
+
+    rgb = decode_jpeg(data, analyzer.limits, rgb=True)
+    meshes = analyzer.analyse_jpeg(data).meshes
+
+    assert np.array_equal(rgb, bgr[:, :, ::-1])
+    expected = analyzer.mesh_points(bgr)
+    assert len(meshes) == len(expected) == 1
+    assert all(np.array_equal(a, b) for a, b in zip(meshes, expected, strict=True))
+
+
+def test_landmark_array_reads_the_same_floats_as_the_fields(media: MediaSet, analyzer: FaceAnalyzer) -> None:
+    left = with_height(read_bgr(media.root / "cage.jpg"), 400)
+    right = with_height(read_bgr(media.root / "audrey.jpg"), 400)
+    result = analyzer._mesh.process(cv2.cvtColor(np.hstack([left, right]), cv2.COLOR_BGR2RGB))
+    faces = list(result.multi_face_landmarks or ())
+    assert len(faces) == 2
+
+    for face in faces:
+        fields = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)
+        assert landmark_array(face).shape == (MESH_POINTS, 3)
+        assert np.array_equal(landmark_array(face), fields)
+
+
+def test_landmark_array_with_visibility_set_falls_back_to_the_fields(
+    media: MediaSet, analyzer: FaceAnalyzer
+) -> None:
+    image = read_bgr(media.root / "audrey.jpg")
+    face = analyzer._mesh.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).multi_face_landmarks[0]
+    changed = type(face)()
+    changed.CopyFrom(face)
+    changed.landmark[5].visibility = 0.5  # another record layout: the fast read must not misparse it
+
+    fields = np.array([(p.x, p.y, p.z) for p in changed.landmark], dtype=np.float64)
+    assert np.array_equal(landmark_array(changed), fields)
