@@ -6,24 +6,23 @@ sends, heartbeats) and its FaceMesh thread keep the interpreter's lock, and the 
 uses the other core. The child runs BLAS on one thread, so an embedding never takes both
 cores from FaceMesh. Only the 150x150 face chip (67 KB) goes over, 128 floats come back.
 
-This module imports only numpy and the network, so the child loads neither MediaPipe nor OpenCV.
+This module imports only numpy, the network and the settings module, so the child loads
+neither MediaPipe nor OpenCV.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from multiprocessing.connection import Connection
 
 import numpy as np
 from numpy.typing import NDArray
 
 from processors.face_resnet import FaceResNet
+from runtime.settings import blas_threads, child_environment
 
 # BLAS threads in the child: one, so the embedding and FaceMesh each keep a core.
-CHILD_BLAS_THREADS = "1"
+CHILD_BLAS_THREADS = 1
 
 
 def serve(connection: Connection, model_path: str) -> None:
@@ -36,22 +35,6 @@ def serve(connection: Connection, model_path: str) -> None:
         except EOFError:
             return
         connection.send(network.descriptor(chip))
-
-
-@contextmanager
-def _child_environment() -> Iterator[None]:
-    """The BLAS thread limit, in the environment a spawned child starts with (the parent's stays)."""
-    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(dict.fromkeys(names, CHILD_BLAS_THREADS))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class NetworkProcess:
@@ -75,7 +58,7 @@ class NetworkProcess:
         process = context.Process(
             target=serve, args=(theirs, self.model_path), daemon=True, name="face-network"
         )
-        with _child_environment():
+        with child_environment(blas_threads(CHILD_BLAS_THREADS)):
             process.start()
         theirs.close()
         if not ours.recv():  # wait for the model to load: start-up pays for it, not the first chip

@@ -8,7 +8,8 @@ hands the values to the workers and tools. Every variable is listed in
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,25 @@ def child_env(extra: Mapping[str, str], env: Mapping[str, str] | None = None) ->
     """The environment of a child process (a worker started by a tool): this one's plus ``extra``."""
     env = os.environ if env is None else env
     return {**env, **extra}
+
+
+def blas_threads(count: int) -> dict[str, str]:
+    """The variables that cap a BLAS library (numpy's OpenBLAS, or an OpenMP one) at ``count`` threads."""
+    return dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"), str(count))
+
+
+@contextmanager
+def child_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """``variables`` set while a child process is started (it inherits them); this process's
+    environment is restored afterwards. For a ``multiprocessing`` child, which takes no
+    environment of its own (a subprocess gets ``child_env``)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

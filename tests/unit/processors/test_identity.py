@@ -359,5 +359,8 @@ def test_network_process_replaces_a_child_that_died(media: MediaSet, analyzer: F
         again = network.descriptor(chip)
 
         assert network.pid != pid and np.array_equal(first, again)
+        # The child's BLAS runs on one thread, so an embedding leaves FaceMesh its core.
+        environ = Path(f"/proc/{network.pid}/environ").read_bytes().split(b"\0")
+        assert b"OPENBLAS_NUM_THREADS=1" in environ
     finally:
         network.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,11 @@ import pytest
 from runtime.settings import (
     LogSettings,
     attempt_limits_from_env,
+    blas_threads,
     cache_dir_from_env,
     challenge_weights_from_env,
     child_env,
+    child_environment,
     existing_bootstrap_from_env,
     gateway_demo_from_env,
     kafka_from_env,
@@ -121,3 +124,16 @@ def test_tool_values_from_env_unset_means_own_broker_and_home_cache() -> None:
     assert cache_dir_from_env({}) == Path.home() / ".cache" / "liveness-stream"
     assert cache_dir_from_env({"LIVENESS_CACHE_DIR": "/c"}) == Path("/c")
     assert child_env({"B": "2"}, {"A": "1", "B": "1"}) == {"A": "1", "B": "2"}
+
+
+def test_child_environment_holds_the_variables_only_while_the_child_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+    with child_environment(blas_threads(1)):
+        inside = (os.environ["OPENBLAS_NUM_THREADS"], os.environ["OMP_NUM_THREADS"])
+
+    assert inside == ("1", "1")
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4" and "OMP_NUM_THREADS" not in os.environ
