@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,7 @@ from processors.identity import AnalysedFrame, IdentityModel, IdentityStage, Rec
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime import logs, metrics
-from runtime.faust_app import common_app_options
-from runtime.lean_worker import BatchDeliveryApp, DeliveredRecord, OffsetsMonitor
+from runtime.faust_app import WorkerApp, common_app_options
 from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import decode_decision, decode_identity_request, encode
@@ -45,9 +43,7 @@ class ProcessorSettings:
     max_faces: int = 2
     web_port: int | None = None  # Faust's web server (metrics); off unless a port is given
     batch_max: int = 8  # frames handed to the inference thread at once
-    # Longest wait for a batch to fill, for records that reach the agent's stream (direct
-    # delivery hands over what each fetch brought, without waiting).
-    batch_within_s: float = 0.002
+    batch_within_s: float = 0.002  # longest wait for a batch to fill
     # An observation or identity sample is one small record, rarely joined by another within a
     # few ms at camera rates: a short linger sends it almost at once (the verifier, which writes
     # a changelog row beside each decision, keeps the longer shared one).
@@ -66,98 +62,64 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
     # directory, not in whatever directory the worker was started from.
     datadir = Path(tempfile.gettempdir()) / f"{settings.app_id}-data"
     options = common_app_options(kafka, settings.web_port) | {"producer_linger": settings.producer_linger_s}
-    app = BatchDeliveryApp(settings.app_id, datadir=str(datadir), Monitor=OffsetsMonitor, **options)
+    app = WorkerApp(settings.app_id, datadir=str(datadir), **options)
     frames = app.topic(topics.frames, key_type=bytes, value_type=bytes)
     observations = app.topic(topics.observations, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
-    keeps_frames = settings.identity_stage or settings.evidence_stage
-    recent = RecentFrames(settings.identity_recent_frames if keeps_frames else 0)
-    _add_frame_stage(app, settings, frames, observations, dead_letters, recent)
-    _add_stages(app, kafka, settings, observations, dead_letters, recent)
-    return app
-
-
-def _add_frame_stage(
-    app: BatchDeliveryApp,
-    settings: ProcessorSettings,
-    frames: Any,
-    observations: Any,
-    dead_letters: Any,
-    recent: RecentFrames,
-) -> None:
-    """FaceMesh on every frame record: an observation for the verifier, or a dead letter."""
-    _publish = FramePublisher(observations, dead_letters).publish
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facemesh")
     analyzer = executor.submit(
         FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits
     ).result()
-
-    async def analyse_messages(received: Sequence[Any]) -> None:
-        """One batch of frame records: refused ones dead-lettered, the rest analysed and published."""
-        loop = asyncio.get_running_loop()
-        messages = []
-        for message in received:
-            refused = server_time_refusal_of(message)
-            if refused is None:
-                messages.append(message)
-            else:
-                await _publish(message, FrameResult(None, refused))
-        items = [
-            (m.value, m.headers, round(m.timestamp * 1000), SourceRef(m.topic, m.partition, m.offset))
-            for m in messages
-        ]
-        for _ in messages:
-            metrics.frame_consumed()
-        # The batch goes to the inference thread at once: the thread runs the model back to back
-        # while the event loop fetches and sends, instead of idling at every frame while the
-        # loop does its share.
-        analyse = logs.in_context(analyse_batch)
-        results = await loop.run_in_executor(executor, analyse, analyzer, items, now_ms())
-        for message, result in zip(messages, results, strict=True):
-            logs.bind_session(message.key)  # records are keyed by session id
-            if result.analysis is not None and result.observation is not None:
-                # Kept before the observation goes out: the verifier's request follows it.
-                frame = AnalysedFrame(message.value, result.analysis.meshes)
-                recent.keep(message.partition, message.offset, frame)
-            await _publish(message, result)
-
-    async def analyse_records(records: Sequence[DeliveredRecord]) -> None:
-        await analyse_messages([record.message for record in records])
-
-    # Frame records go from the fetch straight to the handler in batches of up to ``batch_max``
-    # (runtime/lean_worker.py): no per-record event, queue and stream on the way, and no wait
-    # for a batch to fill. Acknowledged, so committed, once their observations are sent.
-    app.deliver_directly(frozenset(frames.topics), analyse_records, settings.batch_max)
+    keeps_frames = settings.identity_stage or settings.evidence_stage
+    recent = RecentFrames(settings.identity_recent_frames if keeps_frames else 0)
 
     @app.agent(frames)
     async def analyse_frames(stream: faust.StreamT) -> None:
-        """Subscribes the frames topic; its records come through ``analyse_records`` (any left here too)."""
+        loop = asyncio.get_running_loop()
+        # Frames go to the inference thread in small batches: the thread runs the model back
+        # to back while the event loop fetches and sends, instead of idling at every frame
+        # while the loop does its share. ``within`` bounds the wait a lone frame can add.
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            await analyse_messages([event.message for event in events])
+            messages = []
+            for event in events:
+                refused = _server_time_refusal(event.message)
+                if refused is None:
+                    messages.append(event.message)
+                else:
+                    await _publish(event.message, FrameResult(None, refused))
+            items = [
+                (m.value, m.headers, round(m.timestamp * 1000), SourceRef(m.topic, m.partition, m.offset))
+                for m in messages
+            ]
+            for _ in messages:
+                metrics.frame_consumed()
+            results = await loop.run_in_executor(
+                executor, logs.in_context(analyse_batch), analyzer, items, now_ms()
+            )
+            for message, result in zip(messages, results, strict=True):
+                logs.bind_session(message.key)  # records are keyed by session id
+                if result.analysis is not None and result.observation is not None:
+                    # Kept before the observation goes out: the verifier's request follows it.
+                    frame = AnalysedFrame(message.value, result.analysis.meshes)
+                    recent.keep(message.partition, message.offset, frame)
+                await _publish(message, result)
 
+    def _server_time_refusal(message: Any) -> Any:
+        source = SourceRef(message.topic, message.partition, message.offset)
+        return server_time_refusal(message.timestamp_type, message.value, source, now_ms())
 
-def server_time_refusal_of(message: Any) -> Any:
-    """The dead letter of a frame record whose broker time cannot be trusted, else None."""
-    source = SourceRef(message.topic, message.partition, message.offset)
-    return server_time_refusal(message.timestamp_type, message.value, source, now_ms())
-
-
-@dataclass(frozen=True)
-class FramePublisher:
-    """Sends a frame's observation and/or dead letter, and counts it."""
-
-    observations: Any
-    dead_letters: Any
-
-    async def publish(self, message: Any, result: FrameResult) -> None:
+    async def _publish(message: Any, result: FrameResult) -> None:
         if result.dead_letter is not None:
-            await self.dead_letters.send(key=message.key, value=encode(result.dead_letter))
+            await dead_letters.send(key=message.key, value=encode(result.dead_letter))
         if result.observation is not None:
-            await self.observations.send(
+            await observations.send(
                 key=result.observation.session_id.encode(), value=encode(result.observation)
             )
         letter_reason = result.dead_letter.reason if result.dead_letter else None
         metrics.record_frame(result.observation, letter_reason, now_ms())
+
+    _add_stages(app, kafka, settings, observations, dead_letters, recent)
+    return app
 
 
 def _add_stages(
