@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from devtools.stack import Stack
 from liveness.replay import replay_offline
+from processors.face_network import NetworkProcess
 from processors.identity import IdentityModel, IdentityStage, face_chip
 from processors.landmarks import FaceAnalyzer, decode_jpeg
 from processors.pipeline import process_frame
@@ -130,23 +131,18 @@ def _sample_ms(
 ) -> float:
     """CPU ms per identity sample made by ``sample`` on each (jpeg, meshes) of ``faces``: this
     process's (decoding, alignment) plus the network child's."""
-    started, child = time.process_time(), _process_cpu_s(model.network_pid)
+    child = _network(model).pid
+    started, child_started = time.process_time(), cpu_seconds(child)
     for jpeg, mesh in faces:
         sample(jpeg, mesh)
-    spent = time.process_time() - started + _process_cpu_s(model.network_pid) - child
+    spent = time.process_time() - started + cpu_seconds(child) - child_started
     return spent * 1000 / len(faces)
 
 
-def _process_cpu_s(pid: int | None) -> float:
-    """CPU seconds of another process's main thread so far (0 for none): the scheduler's
-    nanoseconds where the kernel keeps them, else user + system in clock ticks."""
-    if pid is None:
-        return 0.0
-    schedstat = Path(f"/proc/{pid}/schedstat")
-    if schedstat.exists():
-        return int(schedstat.read_text().split()[0]) / 1e9
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _network(model: IdentityModel) -> NetworkProcess:
+    """The child that runs ``model``'s network, as in the worker (its CPU is not this process's)."""
+    assert model.network is not None, "the network runs in a child"
+    return model.network
 
 
 def _network_ms(chips: list[NDArray[np.uint8]], model: IdentityModel) -> tuple[float, float]:
@@ -157,11 +153,11 @@ def _network_ms(chips: list[NDArray[np.uint8]], model: IdentityModel) -> tuple[f
     for chip in chips:
         reference.compute_face_descriptor(chip)
     dlib_ms = (time.process_time() - started) * 1000 / len(chips)
-    assert model.network is not None
-    child = _process_cpu_s(model.network_pid)
+    network = _network(model)
+    child_started = cpu_seconds(network.pid)
     for chip in chips:
-        model.network.descriptor(chip)
-    return (_process_cpu_s(model.network_pid) - child) * 1000 / len(chips), dlib_ms
+        network.descriptor(chip)
+    return (cpu_seconds(network.pid) - child_started) * 1000 / len(chips), dlib_ms
 
 
 class _CountingStage(IdentityStage):

@@ -33,7 +33,7 @@ from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import decode_decision, decode_identity_request, encode
 from schemas.errors import LivenessError
-from schemas.events import IdentityRequest, SourceRef, dead_letter
+from schemas.events import SourceRef, dead_letter
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ class ProcessorSettings:
     batch_max: int = 8  # frames handed to the inference thread at once
     batch_within_s: float = 0.002  # longest wait for a batch to fill
     # An observation or identity sample is one small record, rarely joined by another within a
-    # few ms at camera rates: a short linger sends it almost at once (the verifier, which writes
-    # a changelog row beside each decision, keeps the longer shared one).
+    # few ms at camera rates: a short linger sends it almost at once.
     producer_linger_s: float = 0.001
     identity_stage: bool = True  # answer the verifier's identity requests (needs the face model)
     # Analysed frames kept for the identity stage (~35 KB each): a few seconds of frames at full
@@ -61,7 +60,7 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
     # The processor keeps no table, but Faust still makes a data directory: under the temporary
     # directory, not in whatever directory the worker was started from.
     datadir = Path(tempfile.gettempdir()) / f"{settings.app_id}-data"
-    options = common_app_options(kafka, settings.web_port) | {"producer_linger": settings.producer_linger_s}
+    options = common_app_options(kafka, settings.web_port, settings.producer_linger_s)
     app = WorkerApp(settings.app_id, datadir=str(datadir), **options)
     frames = app.topic(topics.frames, key_type=bytes, value_type=bytes)
     observations = app.topic(topics.observations, key_type=bytes, value_type=bytes)
@@ -168,12 +167,10 @@ def _add_evidence_stage(
             jpegs: list[tuple[int, bytes | None]] = []
             meshes: dict[int, tuple[Any, ...]] = {}
             for seq, offset in decision.evidence.frames:
-                held = recent.get(message.partition, offset)  # analysed moments ago: no second pass
-                if held is not None:
-                    jpegs.append((seq, held.jpeg))
-                    meshes[seq] = held.meshes
-                else:
-                    jpegs.append((seq, await reader.read_offset(message.partition, offset)))
+                jpeg, held_meshes = await reader.frame(recent, message.partition, offset)
+                jpegs.append((seq, jpeg))
+                if held_meshes is not None:
+                    meshes[seq] = held_meshes
             records = await loop.run_in_executor(
                 thread, logs.in_context(keeper.records), decision, jpegs, meshes
             )
@@ -222,14 +219,10 @@ def _add_identity_stage(
                 letter = dead_letter(exc.reason_code, str(exc), source, message.value, None, now_ms())
                 await dead_letters.send(key=message.key, value=encode(letter))
                 continue
-            held = recent.get(message.partition, request.frame_offset)
-            if held is not None:
-                jpeg, meshes = held.jpeg, held.meshes
-            else:
-                jpeg, meshes = await reader.read(message.partition, request), None
+            jpeg, meshes = await reader.frame(recent, message.partition, request.frame_offset)
             sample = await loop.run_in_executor(thread, logs.in_context(stage.sample), request, jpeg, meshes)
             await observations.send(key=message.key, value=encode(sample))
-            metrics.record_identity_sample(sample.error is None, held is not None)
+            metrics.record_identity_sample(sample.error is None, meshes is not None)
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_reader(sender: Any, **kwargs: Any) -> None:
@@ -248,11 +241,18 @@ class FrameReader:
         self.kafka, self.max_frame_bytes, self.timeout_s = kafka, max_frame_bytes, timeout_s
         self.consumer: AIOKafkaConsumer | None = None
 
-    async def read(self, partition: int, request: IdentityRequest) -> bytes | None:
-        """The JPEG of the requested frame; None when it is not (or no longer) on the topic."""
-        if request.frame_offset is None:
-            return None
-        return await self.read_offset(partition, request.frame_offset)
+    async def frame(
+        self, recent: RecentFrames, partition: int, offset: int | None
+    ) -> tuple[bytes | None, tuple[Any, ...] | None]:
+        """The frame at ``offset`` and its landmarks, from the frames this worker analysed last
+        (no second FaceMesh pass); else read back from the topic, without landmarks. The JPEG
+        is None when the frame is not (or no longer) there, or was never published."""
+        held = recent.get(partition, offset)
+        if held is not None:
+            return held.jpeg, held.meshes
+        if offset is None:
+            return None, None
+        return await self.read_offset(partition, offset), None
 
     async def read_offset(self, partition: int, offset: int) -> bytes | None:
         """The frame at ``offset`` of ``partition``; None when it is not (or no longer) there."""

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-CHIP_SIZE_PX = 150
+CHIP_SIZE_PX = 150  # the network's fixed input
 # (width, halves the size) of each residual unit, from the input up.
 RESIDUAL_UNITS = (
     *[(32, False)] * 3,
@@ -37,7 +37,7 @@ RESIDUAL_UNITS = (
     *[(256, False)] * 2,
     (256, True),
 )
-EMBEDDING_SIZE = 128
+EMBEDDING_DIMENSIONS = 128
 
 
 class ModelFormatError(ValueError):
@@ -154,8 +154,8 @@ def read_model(path: str | Path) -> tuple[list[Convolution], NDArray[np.float32]
         raise ModelFormatError(f"{path}: no fc_2 layer")
     outputs, inputs = stream.integer(), stream.integer()
     linear = stream.tensor().ravel()[: inputs * outputs].reshape(inputs, outputs)
-    if (inputs, outputs) != (RESIDUAL_UNITS[-1][0], EMBEDDING_SIZE):
-        raise ModelFormatError(f"linear layer {inputs}x{outputs}, expected 256x{EMBEDDING_SIZE}")
+    if (inputs, outputs) != (RESIDUAL_UNITS[-1][0], EMBEDDING_DIMENSIONS):
+        raise ModelFormatError(f"linear layer {inputs}x{outputs}, expected 256x{EMBEDDING_DIMENSIONS}")
     return folded, np.ascontiguousarray(linear.T), means
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processors.face_network import NetworkProcess
-from processors.face_resnet import FaceResNet
+from processors.face_resnet import CHIP_SIZE_PX, FaceResNet
 from processors.landmarks import FaceAnalyzer, decode_jpeg
 from schemas.errors import LivenessError
 from schemas.events import IdentityRequest, IdentitySample
@@ -41,9 +41,7 @@ from schemas.events import IdentityRequest, IdentitySample
 # corner, the image-left eye's outer then inner corner, the base of the nose (subnasale).
 # Checked against dlib's own 5-point predictor on frontal photos: within 2-3 px of each point.
 DLIB_FIVE_POINTS = (263, 362, 33, 133, 2)
-CHIP_SIZE_PX = 150  # the network's fixed input
 CHIP_PADDING = 0.25  # dlib's default, the padding the network was trained with
-EMBEDDING_DIMENSIONS = 128
 
 
 class FaceEmbedder(Protocol):
@@ -80,11 +78,6 @@ class IdentityModel:
     def network(self) -> NetworkProcess | None:
         """The child process that runs the network, if it runs in one."""
         return self._process
-
-    @property
-    def network_pid(self) -> int | None:
-        """The process id of that child (its CPU is not this process's)."""
-        return self._process.pid if self._process is not None else None
 
     def close(self) -> None:
         """Stop the child process, if the network runs in one."""

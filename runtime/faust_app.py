@@ -38,8 +38,16 @@ Partition = TypeVar("Partition")
 FETCH_RETURN_WAIT_S = 5.0
 
 
-def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, Any]:
-    """Faust settings shared by the processor and the verifier."""
+def common_app_options(
+    kafka: KafkaSettings, web_port: int | None, producer_linger_s: float
+) -> dict[str, Any]:
+    """Faust settings shared by the processor and the verifier.
+
+    ``producer_linger_s``: how long the producer gathers records into one request. Each worker
+    picks its own (``ProcessorSettings``, ``VerifierWorkerSettings``): every record waits that
+    long on its way to a decision, and a few ms cut the verifier's CPU per event several-fold
+    against one request per record.
+    """
     return {
         **kafka.faust_options(),
         "topic_partitions": kafka.partitions,
@@ -48,9 +56,7 @@ def common_app_options(kafka: KafkaSettings, web_port: int | None) -> dict[str, 
         "value_serializer": "raw",
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
-        # Batch what an event emits (observation, table changelog, decision) instead of one
-        # request per record: a few ms of linger cut the verifier's CPU per event several-fold.
-        "producer_linger": 0.005,
+        "producer_linger": producer_linger_s,
         # Faust's default (60 s) leaves a crashed worker's partitions unread for a minute before the
         # group gives them to another member; 15 s bounds that stall (and the decisions it delays).
         "broker_session_timeout": 15.0,

@@ -375,7 +375,7 @@ def make_verifier_app(
     topics = kafka.topics
     app = BatchDeliveryApp(
         worker.app_id,
-        **common_app_options(kafka, worker.web_port) | {"producer_linger": worker.producer_linger_s},
+        **common_app_options(kafka, worker.web_port, worker.producer_linger_s),
         store=worker.store,
         datadir=worker.data_dir,
         processing_guarantee=worker.processing_guarantee,

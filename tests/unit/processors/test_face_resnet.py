@@ -12,7 +12,7 @@ import pytest
 from numpy.typing import NDArray
 
 from devtools.media import MediaSet, fetch_media
-from processors.face_resnet import CHIP_SIZE_PX, EMBEDDING_SIZE, FaceResNet, ModelFormatError, _Stream
+from processors.face_resnet import CHIP_SIZE_PX, EMBEDDING_DIMENSIONS, FaceResNet, ModelFormatError, _Stream
 from processors.identity import face_chip
 from processors.landmarks import FaceAnalyzer
 
@@ -52,7 +52,7 @@ def test_descriptors_equal_dlibs_own_pass(network: FaceResNet, chips: list[NDArr
         ours = network.descriptor(chip)
         theirs = np.asarray(reference.compute_face_descriptor(chip), dtype=np.float32)
 
-        assert ours.shape == (EMBEDDING_SIZE,) and ours.dtype == np.float32
+        assert ours.shape == (EMBEDDING_DIMENSIONS,) and ours.dtype == np.float32
         assert np.abs(ours - theirs).max() < SAME_NUMBERS
         assert 1.0 < float(np.linalg.norm(ours)) < 2.0  # a real descriptor, not zeros
 

@@ -24,9 +24,9 @@ from numpy.typing import NDArray
 
 from devtools.media import MediaSet, fetch_media
 from processors.face_network import NetworkProcess
+from processors.face_resnet import EMBEDDING_DIMENSIONS
 from processors.identity import (
     CHIP_SIZE_PX,
-    EMBEDDING_DIMENSIONS,
     AnalysedFrame,
     IdentityModel,
     IdentityStage,
