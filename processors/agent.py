@@ -14,6 +14,7 @@ frame, are read back from the frames topic and analysed again.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.evidence import EvidenceKeeper
-from processors.identity import AnalysedFrame, IdentityModel, IdentityStage, RecentFrames
+from processors.identity import AnalysedFrame, IdentityModel, IdentityStage, RecentFrames, answer_order
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime import logs, metrics
@@ -33,7 +34,7 @@ from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import decode_decision, decode_identity_request, encode
 from schemas.errors import LivenessError
-from schemas.events import SourceRef, dead_letter
+from schemas.events import IdentityRequest, SourceRef, dead_letter
 
 
 @dataclass(frozen=True)
@@ -208,21 +209,38 @@ def _add_identity_stage(
 
     @app.agent(requests)
     async def embed_identities(stream: faust.StreamT) -> None:
+        # Requests are read as they come and answered in ``answer_order``: a decision waiting for
+        # its last sample does not queue behind a burst of first-frame requests. Each request is
+        # acknowledged once its sample is sent; the commit stops at the oldest unanswered one.
+        manual = stream.noack()
+        queue: asyncio.PriorityQueue[tuple[tuple[int, int], Any, IdentityRequest]] = asyncio.PriorityQueue()
+        # The group ends the agent if answering fails, as an error of the agent's own would.
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(_answer(queue, manual))
+            arrivals = itertools.count()
+            async for event in manual.events():
+                message = event.message
+                try:
+                    request = decode_identity_request(message.value)
+                except LivenessError as exc:
+                    source = SourceRef(message.topic, message.partition, message.offset)
+                    letter = dead_letter(exc.reason_code, str(exc), source, message.value, None, now_ms())
+                    await dead_letters.send(key=message.key, value=encode(letter))
+                    await manual.ack(event)
+                    continue
+                queue.put_nowait((answer_order(request, next(arrivals)), event, request))
+
+    async def _answer(queue: asyncio.PriorityQueue[Any], manual: faust.StreamT) -> None:
         loop = asyncio.get_running_loop()
-        async for event in stream.events():
+        while True:
+            _, event, request = await queue.get()
             message = event.message
             logs.bind_session(message.key)
-            try:
-                request = decode_identity_request(message.value)
-            except LivenessError as exc:
-                source = SourceRef(message.topic, message.partition, message.offset)
-                letter = dead_letter(exc.reason_code, str(exc), source, message.value, None, now_ms())
-                await dead_letters.send(key=message.key, value=encode(letter))
-                continue
             jpeg, meshes = await reader.frame(recent, message.partition, request.frame_offset)
             sample = await loop.run_in_executor(thread, logs.in_context(stage.sample), request, jpeg, meshes)
             await observations.send(key=message.key, value=encode(sample))
             metrics.record_identity_sample(sample.error is None, meshes is not None)
+            await manual.ack(event)
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_reader(sender: Any, **kwargs: Any) -> None:

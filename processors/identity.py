@@ -134,6 +134,15 @@ def distance(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
     return float(np.linalg.norm(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))
 
 
+def answer_order(request: IdentityRequest, arrival: int) -> tuple[int, int]:
+    """The order the stage answers requests in: those a decision waits for, then by arrival.
+
+    A first-frame request is needed seconds later, when the challenge is met; the last
+    milestone's holds up a decision now. Among equals, the oldest first.
+    """
+    return (0 if request.awaited else 1, arrival)
+
+
 class IdentityStage:
     """One requested frame in, its identity sample out: decode, find the one face, embed it.
 

@@ -590,17 +590,20 @@ class IdentityRequest:
     """The verifier asks for the face embedding of one frame of a session (a milestone of its challenge).
 
     Only a few frames of a session are embedded (the first framed frame, each target
-    reached): a face-recognition embedding costs about ten FaceMesh frames of CPU.
+    reached): a face-recognition embedding costs about two FaceMesh frames of CPU.
+    ``awaited``: a decision waits for this sample (the challenge is met and only the identity
+    check is left), so the identity stage answers it before requests that nothing waits for yet.
     """
 
     session_id: str
     seq: int
     frame_offset: int | None  # on the frames topic, in this record's partition; None offline
     requested_at_ms: int
+    awaited: bool = False
     kind: str = field(default="identity_request", init=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "kind": self.kind,
             "v": SCHEMA_VERSION,
             "session_id": self.session_id,
@@ -608,15 +611,21 @@ class IdentityRequest:
             "frame_offset": self.frame_offset,
             "requested_at_ms": self.requested_at_ms,
         }
+        # Written only when set: a request nothing waits for is byte-identical to before.
+        return _with_optional(data, awaited=True if self.awaited else None)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IdentityRequest:
         _check_header(data, "identity_request")
+        awaited = data.get("awaited")
+        if awaited is not None and not isinstance(awaited, bool):
+            raise SchemaError("field 'awaited' must be true, false or null")
         return cls(
             session_id=_str(data, "session_id"),
             seq=_int(data, "seq"),
             frame_offset=_optional_int(data, "frame_offset"),
             requested_at_ms=_int(data, "requested_at_ms"),
+            awaited=bool(awaited),
         )
 
 

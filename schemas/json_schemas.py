@@ -234,13 +234,16 @@ def identity_request_schema() -> Schema:
         "identity_request",
         "Identity request",
         "The verifier asks for the face embedding of frame seq (a milestone of its challenge); "
-        "frame_offset locates the frame on the frames topic, in this record's partition.",
+        "frame_offset locates the frame on the frames topic, in this record's partition; awaited: a "
+        "decision waits for this sample, so the identity stage answers it first.",
         {
             "session_id": _identifier(),
             "seq": _integer(),
             "frame_offset": {"type": ["integer", "null"], "minimum": 0},
             "requested_at_ms": _integer(),
+            "awaited": {"type": ["boolean", "null"]},
         },
+        optional=("awaited",),
     )
 
 

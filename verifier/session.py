@@ -243,9 +243,10 @@ class Verifier:
         wanted = outcome.session.identity.take_outbox()
         if outcome.session.decided:  # a decided session needs no embedding
             return outcome
-        requests = tuple(
-            IdentityRequest(outcome.session.session_id, seq, offset, now_ms) for seq, offset in wanted
-        )
+        # A request raised as the challenge is met holds up the decision: the stage answers it first.
+        awaited = outcome.session.phase == IDENTITY
+        session_id = outcome.session.session_id
+        requests = tuple(IdentityRequest(session_id, seq, offset, now_ms, awaited) for seq, offset in wanted)
         return dataclasses.replace(outcome, identity_requests=requests) if requests else outcome
 
     def _dispatch(

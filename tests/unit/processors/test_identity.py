@@ -31,6 +31,7 @@ from processors.identity import (
     IdentityModel,
     IdentityStage,
     RecentFrames,
+    answer_order,
     distance,
     face_chip,
 )
@@ -364,3 +365,17 @@ def test_network_process_replaces_a_child_that_died(media: MediaSet, analyzer: F
         assert b"OPENBLAS_NUM_THREADS=1" in environ
     finally:
         network.close()
+
+
+def test_answer_order_puts_awaited_requests_first_then_the_oldest() -> None:
+    arrivals = [
+        IdentityRequest("s-a", 0, 10, 1, awaited=False),
+        IdentityRequest("s-b", 0, 11, 2, awaited=False),
+        IdentityRequest("s-c", 40, 12, 3, awaited=True),
+        IdentityRequest("s-d", 0, 13, 4, awaited=False),
+        IdentityRequest("s-e", 52, 14, 5, awaited=True),
+    ]
+
+    ordered = sorted(range(len(arrivals)), key=lambda i: answer_order(arrivals[i], i))
+
+    assert [arrivals[i].session_id for i in ordered] == ["s-c", "s-e", "s-a", "s-b", "s-d"]

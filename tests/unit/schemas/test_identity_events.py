@@ -46,11 +46,28 @@ def test_identity_sample_with_neither_embedding_nor_error_is_refused() -> None:
         decode_verifier_input(encode(IdentitySample("s-1", 3, ())))
 
 
+@pytest.mark.parametrize("awaited", [False, True])
 @pytest.mark.parametrize("offset", [None, 0, 12_345])
-def test_identity_request_round_trips(offset: int | None) -> None:
-    request = IdentityRequest("s-1", 7, offset, 1_700_000_000_000)
+def test_identity_request_round_trips(offset: int | None, awaited: bool) -> None:
+    request = IdentityRequest("s-1", 7, offset, 1_700_000_000_000, awaited)
 
     assert decode_identity_request(encode(request)) == request
+
+
+def test_identity_request_nothing_waits_for_is_written_without_the_awaited_field() -> None:
+    raw = orjson.loads(encode(IdentityRequest("s-1", 7, 3, 1_700_000_000_000)))
+
+    assert "awaited" not in raw
+    assert orjson.loads(encode(IdentityRequest("s-1", 7, 3, 1_700_000_000_000, True)))["awaited"] is True
+
+
+@pytest.mark.parametrize("value", ["yes", 1, [True]])
+def test_identity_request_with_an_awaited_that_is_not_a_boolean_is_refused(value: Any) -> None:
+    data = orjson.loads(encode(IdentityRequest("s-1", 7, 3, 1_700_000_000_000)))
+    data["awaited"] = value
+
+    with pytest.raises(SchemaError, match="awaited"):
+        decode_identity_request(orjson.dumps(data))
 
 
 def _raw_with_embedding(value: Any) -> bytes:

@@ -31,9 +31,11 @@ class Answers:
 
     def __init__(self) -> None:
         self.asked: list[int] = []
+        self.awaited: list[bool] = []
 
     def __call__(self, request: IdentityRequest) -> IdentitySample:
         self.asked.append(request.seq)
+        self.awaited.append(request.awaited)
         return IdentitySample(request.session_id, request.seq, (1.0, 0.0, 0.0), None)
 
 
@@ -79,6 +81,20 @@ def test_in_process_answers_each_identity_request_and_passes() -> None:
 
     assert outcome.decision is not None and outcome.decision.reason == Reason.PASSED
     assert len(answers.asked) >= 2  # the first framed frame and the final rest
+
+
+def test_only_the_request_a_decision_waits_for_is_marked_awaited() -> None:
+    answers = Answers()
+    frames = observations(nose_path(real_mesh(PEOPLE[0]), CHALLENGE, TURN_DEG))
+
+    outcome = run(InProcessVerifier(Verifier(SETTINGS, KEYS), answers), frames)
+
+    assert outcome.decision is not None and outcome.decision.reason == Reason.PASSED
+    # The first framed frame is asked for seconds before the pass needs it; the final rest's
+    # sample is asked for as the challenge is met, and the decision waits for it.
+    assert answers.awaited[0] is False
+    assert answers.awaited[-1] is True
+    assert answers.awaited.count(True) == 1
 
 
 def test_in_process_finish_settles_a_session_whose_frames_never_came() -> None:
