@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from processors.identity import AnalysedFrame, IdentityModel, IdentityStage, Rec
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime import logs, metrics
-from runtime.faust_app import WorkerApp, common_app_options
+from runtime.faust_app import WorkerApp, common_app_options, in_ready_batches
 from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import decode_decision, decode_identity_request, encode
@@ -43,8 +44,7 @@ class ProcessorSettings:
     limits: FrameLimits = field(default_factory=FrameLimits)
     max_faces: int = 2
     web_port: int | None = None  # Faust's web server (metrics); off unless a port is given
-    batch_max: int = 8  # frames handed to the inference thread at once
-    batch_within_s: float = 0.002  # longest wait for a batch to fill
+    batch_max: int = 8  # most frames handed to the inference thread at once
     # An observation or identity sample is one small record, rarely joined by another within a
     # few ms at camera rates: a short linger sends it almost at once.
     producer_linger_s: float = 0.001
@@ -75,34 +75,35 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
 
     @app.agent(frames)
     async def analyse_frames(stream: faust.StreamT) -> None:
-        loop = asyncio.get_running_loop()
-        # Frames go to the inference thread in small batches: the thread runs the model back
-        # to back while the event loop fetches and sends, instead of idling at every frame
-        # while the loop does its share. ``within`` bounds the wait a lone frame can add.
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            messages = []
-            for event in events:
-                refused = _server_time_refusal(event.message)
-                if refused is None:
-                    messages.append(event.message)
-                else:
-                    await _publish(event.message, FrameResult(None, refused))
-            items = [
-                (m.value, m.headers, round(m.timestamp * 1000), SourceRef(m.topic, m.partition, m.offset))
-                for m in messages
-            ]
-            for _ in messages:
-                metrics.frame_consumed()
-            results = await loop.run_in_executor(
-                executor, logs.in_context(analyse_batch), analyzer, items, now_ms()
-            )
-            for message, result in zip(messages, results, strict=True):
-                logs.bind_session(message.key)  # records are keyed by session id
-                if result.analysis is not None and result.observation is not None:
-                    # Kept before the observation goes out: the verifier's request follows it.
-                    frame = AnalysedFrame(message.value, result.analysis.meshes)
-                    recent.keep(message.partition, message.offset, frame)
-                await _publish(message, result)
+        # The inference thread takes, as one batch, every frame that arrived while it was busy:
+        # back to back on a backlog, while the event loop fetches and sends; a lone frame at
+        # camera pace goes at once.
+        await in_ready_batches(stream, settings.batch_max, _analyse)
+
+    async def _analyse(events: Sequence[Any]) -> None:
+        messages = []
+        for event in events:
+            refused = _server_time_refusal(event.message)
+            if refused is None:
+                messages.append(event.message)
+            else:
+                await _publish(event.message, FrameResult(None, refused))
+        items = [
+            (m.value, m.headers, round(m.timestamp * 1000), SourceRef(m.topic, m.partition, m.offset))
+            for m in messages
+        ]
+        for _ in messages:
+            metrics.frame_consumed()
+        results = await asyncio.get_running_loop().run_in_executor(
+            executor, logs.in_context(analyse_batch), analyzer, items, now_ms()
+        )
+        for message, result in zip(messages, results, strict=True):
+            logs.bind_session(message.key)  # records are keyed by session id
+            if result.analysis is not None and result.observation is not None:
+                # Kept before the observation goes out: the verifier's request follows it.
+                frame = AnalysedFrame(message.value, result.analysis.meshes)
+                recent.keep(message.partition, message.offset, frame)
+            await _publish(message, result)
 
     def _server_time_refusal(message: Any) -> Any:
         source = SourceRef(message.topic, message.partition, message.offset)

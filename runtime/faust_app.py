@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import faust
@@ -64,6 +64,36 @@ def common_app_options(
         "web_port": web_port or 6066,
         "web_host": "127.0.0.1",
     }
+
+
+async def in_ready_batches(
+    stream: faust.StreamT, most: int, handle: Callable[[Sequence[Any]], Awaitable[None]]
+) -> None:
+    """Hand ``handle`` the stream's events in batches: every event that arrived while it was busy
+    with the last batch, up to ``most``; the first event of a quiet stream at once.
+
+    A batch window (``take_events``) makes a lone event wait out the window, and leaves the
+    handler idle meanwhile; this takes what is there. Each batch is acknowledged after
+    ``handle`` returns, so an event is committed only once it is handled; the events of a
+    partition are handled in their order.
+    """
+    manual = stream.noack()  # type: ignore[attr-defined]  # in faust.Stream, not in its stub
+    arrived: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * most)
+
+    async def handle_arrivals() -> None:
+        while True:
+            events = [await arrived.get()]
+            while len(events) < most and not arrived.empty():
+                events.append(arrived.get_nowait())
+            await handle(events)
+            for event in events:
+                await manual.ack(event)
+
+    # The group ends the agent if handling fails, as an error of the agent's own would.
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(handle_arrivals())
+        async for event in manual.events():
+            await arrived.put(event)
 
 
 def never_committed(committed: Mapping[Partition, int | None]) -> list[Partition]:
