@@ -14,8 +14,9 @@ frame, are read back from the frames topic and analysed again.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.evidence import EvidenceKeeper
-from processors.identity import AnalysedFrame, IdentityModel, IdentityStage, RecentFrames, answer_order
+from processors.identity import AnalysedFrame, IdentityModel, IdentityStage, RecentFrames
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime import logs, metrics
@@ -197,28 +198,29 @@ def _add_identity_stage(
     dead_letters: Any,
     recent: RecentFrames,
 ) -> None:
-    """The agent that embeds the frames the verifier asks for, on a thread of its own."""
+    """The agent that embeds the frames the verifier asks for, in two lanes of their own.
+
+    A request a decision waits for (``awaited``: the challenge was just met) has a lane to
+    itself, so it never queues behind the first-frame requests of sessions still under way.
+    Those take the other lane, whose thread and network process run at a lower priority
+    (``BACKGROUND_NICENESS``): their samples are needed seconds later, and meanwhile the CPU
+    goes to frames and to decisions. Each request is acknowledged once its sample is sent; the
+    commit stops at the oldest unanswered one.
+    """
     requests = app.topic(kafka.topics.identity_requests, key_type=bytes, value_type=bytes)
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity")
-    # Each thread owns its models (FaceMesh is not thread-safe); the network runs in a child
-    # process, so a pass takes the other core instead of the interpreter's lock.
-    model = IdentityModel(own_process=True)
-    stage = thread.submit(
-        lambda: IdentityStage(FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits), model)
-    ).result()
-    reader = FrameReader(kafka, settings.limits.max_bytes)
+    lanes = {
+        True: _IdentityLane(kafka, settings, "id-awaited", 0),
+        False: _IdentityLane(kafka, settings, "id-background", BACKGROUND_NICENESS),
+    }
 
     @app.agent(requests)
     async def embed_identities(stream: faust.StreamT) -> None:
-        # Requests are read as they come and answered in ``answer_order``: a decision waiting for
-        # its last sample does not queue behind a burst of first-frame requests. Each request is
-        # acknowledged once its sample is sent; the commit stops at the oldest unanswered one.
         manual = stream.noack()
-        queue: asyncio.PriorityQueue[tuple[tuple[int, int], Any, IdentityRequest]] = asyncio.PriorityQueue()
-        # The group ends the agent if answering fails, as an error of the agent's own would.
+        queues: dict[bool, asyncio.Queue[tuple[Any, IdentityRequest]]] = {a: asyncio.Queue() for a in lanes}
+        # The group ends the agent if a lane fails, as an error of the agent's own would.
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(_answer(queue, manual))
-            arrivals = itertools.count()
+            for awaited, lane in lanes.items():
+                tasks.create_task(_answer(lane, queues[awaited], manual))
             async for event in manual.events():
                 message = event.message
                 try:
@@ -229,24 +231,63 @@ def _add_identity_stage(
                     await dead_letters.send(key=message.key, value=encode(letter))
                     await manual.ack(event)
                     continue
-                queue.put_nowait((answer_order(request, next(arrivals)), event, request))
+                queues[request.awaited].put_nowait((event, request))
 
-    async def _answer(queue: asyncio.PriorityQueue[Any], manual: faust.StreamT) -> None:
+    async def _answer(lane: _IdentityLane, queue: asyncio.Queue[Any], manual: faust.StreamT) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            _, event, request = await queue.get()
+            event, request = await queue.get()
             message = event.message
             logs.bind_session(message.key)
-            jpeg, meshes = await reader.frame(recent, message.partition, request.frame_offset)
-            sample = await loop.run_in_executor(thread, logs.in_context(stage.sample), request, jpeg, meshes)
+            jpeg, meshes = await lane.reader.frame(recent, message.partition, request.frame_offset)
+            sample = await loop.run_in_executor(
+                lane.thread, logs.in_context(lane.stage.sample), request, jpeg, meshes
+            )
             await observations.send(key=message.key, value=encode(sample))
             metrics.record_identity_sample(sample.error is None, meshes is not None)
             await manual.ack(event)
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
-    async def close_reader(sender: Any, **kwargs: Any) -> None:
-        await reader.stop()
-        model.close()
+    async def close_lanes(sender: Any, **kwargs: Any) -> None:
+        for lane in lanes.values():
+            await lane.close()
+
+
+# How much lower than the worker the identity stage's background lane runs (Unix nice).
+BACKGROUND_NICENESS = 10
+
+
+class _IdentityLane:
+    """One thread, with its own FaceMesh, network process and frame reader, answering requests
+    one at a time. Each thread owns its models (FaceMesh is not thread-safe); the network runs
+    in a child process, so a pass takes the other core instead of the interpreter's lock."""
+
+    def __init__(self, kafka: KafkaSettings, settings: ProcessorSettings, name: str, niceness: int) -> None:
+        self.thread = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix=name,
+            initializer=_lower_thread_priority,
+            initargs=(niceness,),
+        )
+        self.model = IdentityModel(own_process=True, niceness=niceness)
+        # Built on the lane's thread, so MediaPipe's own threads start at the lane's priority.
+        self.stage = self.thread.submit(
+            lambda: IdentityStage(
+                FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits), self.model
+            )
+        ).result()
+        self.reader = FrameReader(kafka, settings.limits.max_bytes)
+
+    async def close(self) -> None:
+        await self.reader.stop()
+        self.model.close()
+
+
+def _lower_thread_priority(niceness: int) -> None:
+    """Run the calling thread ``niceness`` lower than the process (Linux: nice is per thread)."""
+    if niceness:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
 
 
 class FrameReader:

@@ -13,6 +13,7 @@ neither MediaPipe nor OpenCV.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from multiprocessing.connection import Connection
 
 import numpy as np
@@ -46,8 +47,10 @@ class NetworkProcess:
     once more. Close it, or let interpreter exit end the child (a daemon).
     """
 
-    def __init__(self, model_path: str) -> None:
-        self.model_path = model_path
+    def __init__(self, model_path: str, niceness: int = 0) -> None:
+        """``niceness``: how much lower than the worker the child runs (Unix nice), for work
+        that should give way to the worker's own."""
+        self.model_path, self.niceness = model_path, niceness
         self._process, self._connection = self._start()
 
     def _start(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
@@ -61,6 +64,8 @@ class NetworkProcess:
         with child_environment(blas_threads(CHILD_BLAS_THREADS)):
             process.start()
         theirs.close()
+        if self.niceness and process.pid is not None:
+            os.setpriority(os.PRIO_PROCESS, process.pid, os.getpriority(os.PRIO_PROCESS, 0) + self.niceness)
         if not ours.recv():  # wait for the model to load: start-up pays for it, not the first chip
             raise RuntimeError("the face network did not load")
         return process, ours

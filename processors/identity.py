@@ -61,9 +61,11 @@ class IdentityModel:
     meanwhile; the numbers are the same.
     """
 
-    def __init__(self, model_path: str | None = None, *, own_process: bool = False) -> None:
+    def __init__(
+        self, model_path: str | None = None, *, own_process: bool = False, niceness: int = 0
+    ) -> None:
         path = model_path or face_recognition_models.face_recognition_model_location()
-        self._process = NetworkProcess(path) if own_process else None
+        self._process = NetworkProcess(path, niceness) if own_process else None
         self._net = None if own_process else FaceResNet(path)
 
     def embed(self, image_bgr: NDArray[np.uint8], mesh_points_px: NDArray[np.float64]) -> NDArray[np.float32]:
@@ -132,15 +134,6 @@ def normalised(vector: NDArray[np.float32]) -> NDArray[np.float32]:
 def distance(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
     """Euclidean distance of two L2-normalised embeddings: 0 (same) to 2 (opposite)."""
     return float(np.linalg.norm(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))
-
-
-def answer_order(request: IdentityRequest, arrival: int) -> tuple[int, int]:
-    """The order the stage answers requests in: those a decision waits for, then by arrival.
-
-    A first-frame request is needed seconds later, when the challenge is met; the last
-    milestone's holds up a decision now. Among equals, the oldest first.
-    """
-    return (0 if request.awaited else 1, arrival)
 
 
 class IdentityStage:

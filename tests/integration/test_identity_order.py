@@ -1,8 +1,10 @@
-"""The identity stage answers the request a decision waits for before a queue of others."""
+"""The identity stage answers the request a decision waits for before a queue of others, in a lane
+that runs at the worker's priority while the others give way."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from skimage import data
 
 from devtools.stack import Stack
+from processors.agent import BACKGROUND_NICENESS
 from producers.publisher import SessionPublisher
 from producers.sources import encode_jpeg
 from runtime.settings import KafkaSettings
@@ -106,3 +109,28 @@ def test_awaited_request_is_answered_ahead_of_the_queue(processor_only: Stack) -
     # in arrival order it would come last.
     assert answered.index(99) <= 1
     assert [seq for seq in answered if seq != 99] == list(range(1, QUEUED + 1))
+
+
+def nice_of(pid: int, tid: int | None = None) -> int:
+    """The nice value of a process, or of one of its threads (field 19 of its stat line)."""
+    path = Path(f"/proc/{pid}/task/{tid}/stat") if tid else Path(f"/proc/{pid}/stat")
+    return int(path.read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_background_lane_runs_below_the_worker_and_the_awaited_lane_at_its_priority(
+    processor_only: Stack,
+) -> None:
+    pid = processor_only.workers[0].pid
+    worker = nice_of(pid)
+    threads = [nice_of(pid, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
+    networks = [
+        nice_of(int(child))
+        for tid in os.listdir(f"/proc/{pid}/task")
+        for child in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+    # The background lane's thread and the threads its FaceMesh started; the rest as the worker.
+    assert set(threads) == {worker, worker + BACKGROUND_NICENESS}
+    assert threads.count(worker) > threads.count(worker + BACKGROUND_NICENESS)
+    assert sorted(networks) == [worker, worker + BACKGROUND_NICENESS]

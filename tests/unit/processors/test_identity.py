@@ -31,7 +31,6 @@ from processors.identity import (
     IdentityModel,
     IdentityStage,
     RecentFrames,
-    answer_order,
     distance,
     face_chip,
 )
@@ -367,15 +366,21 @@ def test_network_process_replaces_a_child_that_died(media: MediaSet, analyzer: F
         network.close()
 
 
-def test_answer_order_puts_awaited_requests_first_then_the_oldest() -> None:
-    arrivals = [
-        IdentityRequest("s-a", 0, 10, 1, awaited=False),
-        IdentityRequest("s-b", 0, 11, 2, awaited=False),
-        IdentityRequest("s-c", 40, 12, 3, awaited=True),
-        IdentityRequest("s-d", 0, 13, 4, awaited=False),
-        IdentityRequest("s-e", 52, 14, 5, awaited=True),
-    ]
+def test_network_process_with_a_niceness_runs_that_much_lower_and_keeps_it_when_replaced(
+    media: MediaSet, analyzer: FaceAnalyzer
+) -> None:
+    image, mesh = photo(media, analyzer, "audrey_crop.jpg")
+    chip = face_chip(image, mesh)
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    network = NetworkProcess(face_recognition_models.face_recognition_model_location(), niceness=5)
+    try:
+        pid = network.pid
+        assert pid is not None and os.getpriority(os.PRIO_PROCESS, pid) == ours + 5
+        os.kill(pid, signal.SIGKILL)
 
-    ordered = sorted(range(len(arrivals)), key=lambda i: answer_order(arrivals[i], i))
+        network.descriptor(chip)
 
-    assert [arrivals[i].session_id for i in ordered] == ["s-c", "s-e", "s-a", "s-b", "s-d"]
+        assert network.pid not in (None, pid)
+        assert os.getpriority(os.PRIO_PROCESS, network.pid) == ours + 5  # type: ignore[arg-type]
+    finally:
+        network.close()
