@@ -149,7 +149,14 @@ def _add_evidence_stage(
     """
     decisions = app.topic(kafka.topics.decisions, key_type=bytes, value_type=bytes)
     evidence = app.topic(kafka.topics.evidence, key_type=bytes, value_type=bytes)
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence")
+    # Audit images wait for nobody: the thread (and the FaceMesh threads it starts) gives way to
+    # frames and to the identity samples decisions wait for.
+    thread = ThreadPoolExecutor(
+        max_workers=1,
+        thread_name_prefix="evidence",
+        initializer=_lower_thread_priority,
+        initargs=(BACKGROUND_NICENESS,),
+    )
     keeper = thread.submit(
         lambda: EvidenceKeeper(FaceAnalyzer(max_num_faces=settings.max_faces, limits=settings.limits))
     ).result()
@@ -253,7 +260,8 @@ def _add_identity_stage(
             await lane.close()
 
 
-# How much lower than the worker the identity stage's background lane runs (Unix nice).
+# How much lower than the worker the work nothing waits for runs (Unix nice): the identity
+# samples of sessions still under way, and the evidence of decided ones.
 BACKGROUND_NICENESS = 10
 
 

@@ -130,7 +130,8 @@ def test_the_background_lane_runs_below_the_worker_and_the_awaited_lane_at_its_p
         if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
     ]
 
-    # The background lane's thread and the threads its FaceMesh started; the rest as the worker.
+    # The background lane's and the evidence stage's threads, and the threads their FaceMesh
+    # started; the rest as the worker.
     assert set(threads) == {worker, worker + BACKGROUND_NICENESS}
     assert threads.count(worker) > threads.count(worker + BACKGROUND_NICENESS)
     assert sorted(networks) == [worker, worker + BACKGROUND_NICENESS]
