@@ -1,0 +1,164 @@
+"""Where a decision's time goes, hop by hop, at one load: ``python -m benchmarks.hops``.
+
+Runs ``concurrent`` sessions at 10 fps on one processor and one verifier (as ``liveness bench``'s
+latency sweep does, lanes spread over the frame period), then reads back the record timestamps
+of the observations, identity requests and decisions of every session. For each session, from
+the moment the deciding frame was acknowledged to the producer to the decision's arrival:
+
+- ``frame``: until the processor sent that frame's observation (fetch, queue, FaceMesh);
+- ``request``: until the verifier sent the last identity request (the pass was seen);
+- ``sample``: until the processor sent that request's sample (fetch, queue, embedding);
+- ``decide``: until the verifier sent the decision;
+- ``deliver``: until the decision reached the watcher.
+
+Every process runs on this machine, so the clocks agree. ``--top`` prints the slowest sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from benchmarks.frames import genuine_recordings
+from benchmarks.measure import FRAME_PERIOD_S, Bench, _run_session, cpu_seconds, percentile
+from producers.challenge_service import ChallengeService
+from producers.decision_watcher import DecisionWatcher
+from producers.publisher import SessionPublisher
+from producers.recording import RecordedSession
+from runtime.settings import KafkaSettings
+
+HOPS = ("frame", "request", "sample", "decide", "deliver")
+
+
+async def _load(
+    kafka: KafkaSettings,
+    service: ChallengeService,
+    recordings: Sequence[RecordedSession],
+    concurrent: int,
+    rounds: int,
+) -> tuple[list[tuple[str, dict[int, float], float]], dict[str, float], dict[str, Any]]:
+    received: dict[str, float] = {}
+    async with DecisionWatcher(kafka) as watcher, SessionPublisher(kafka) as publisher:
+        stop = asyncio.Event()
+
+        async def collect() -> None:
+            while not stop.is_set():
+                for decision in await watcher.poll(0.05):
+                    received.setdefault(decision.session_id, time.time())
+
+        collector = asyncio.create_task(collect())
+
+        async def lane(index: int) -> list[tuple[str, dict[int, float], float]]:
+            await asyncio.sleep(index * FRAME_PERIOD_S / concurrent)
+            return [
+                await _run_session(
+                    publisher, service, recordings[(index + turn * concurrent) % len(recordings)], 10
+                )
+                for turn in range(rounds)
+            ]
+
+        lanes = await asyncio.gather(*(lane(i) for i in range(concurrent)))
+        runs = [run for lane_runs in lanes for run in lane_runs]
+        await watcher.wait_for({sid for sid, _, _ in runs}, timeout_s=120)
+        await asyncio.sleep(0.3)
+        stop.set()
+        await collector
+    return runs, received, dict(watcher.seen)
+
+
+async def _records(kafka: KafkaSettings, topic: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, **kafka.client_options(), group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        while batches := await consumer.getmany(timeout_ms=1500):
+            for batch in batches.values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def session_hops(
+    runs: Sequence[tuple[str, dict[int, float], float]],
+    received: dict[str, float],
+    seen: dict[str, Any],
+    observations: Sequence[Any],
+    requests: Sequence[Any],
+    decisions: Sequence[Any],
+) -> list[dict[str, float]]:
+    """Each session's hops (ms) from the records' timestamps (s since the epoch)."""
+    observed: dict[tuple[str, int], float] = {}
+    sampled: dict[str, float] = {}
+    for record in observations:
+        data = orjson.loads(record.value)
+        if data.get("kind") == "observation":
+            observed[(data["session_id"], data["seq"])] = record.timestamp / 1000
+        elif data.get("kind") == "identity_sample":
+            sampled[data["session_id"]] = max(sampled.get(data["session_id"], 0.0), record.timestamp / 1000)
+    asked: dict[str, float] = {}
+    for record in requests:
+        sid = record.key.decode()
+        asked[sid] = max(asked.get(sid, 0.0), record.timestamp / 1000)
+    decided = {record.key.decode(): record.timestamp / 1000 for record in decisions}
+    rows = []
+    for session_id, acked, ended in runs:
+        decision = seen[session_id][0]
+        last = decision.frames_used - 1
+        start = acked.get(last, ended) if decision.frames_used < len(acked) else ended
+        frame = observed.get((session_id, last), start)
+        request = max(asked.get(session_id, frame), frame)
+        sample = max(sampled.get(session_id, request), request)
+        marks = [start, frame, request, sample, decided[session_id], received[session_id]]
+        row = {hop: (marks[i + 1] - marks[i]) * 1000 for i, hop in enumerate(HOPS)}
+        rows.append({**row, "total": (marks[-1] - start) * 1000})
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.hops", description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=8, help="concurrent sessions at 10 fps [8]")
+    parser.add_argument("--rounds", type=int, default=3, help="sessions each lane runs in turn [3]")
+    parser.add_argument("--bootstrap", required=True, help="a running broker")
+    parser.add_argument("--work-dir", type=Path, default=Path("out/bench"))
+    parser.add_argument("--top", type=int, default=5, help="slowest sessions to list [5]")
+    args = parser.parse_args(argv)
+    bench = Bench(args.bootstrap, args.work_dir)
+    recordings = genuine_recordings(args.work_dir / "sessions", 12)
+    with bench.stack(1, 1) as stack:
+        service = ChallengeService(stack.keys)
+        asyncio.run(_load(stack.kafka, service, recordings, 1, 1))  # warm-up
+        cpu = {w.role: cpu_seconds(w.pid) for w in stack.workers}
+        began = time.time()
+        runs, received, seen = asyncio.run(
+            _load(stack.kafka, service, recordings, args.sessions, args.rounds)
+        )
+        elapsed = time.time() - began
+        usage = {w.role: (cpu_seconds(w.pid) - cpu[w.role]) / elapsed for w in stack.workers}
+        topics = stack.kafka.topics
+        records = [
+            asyncio.run(_records(stack.kafka, t))
+            for t in (topics.observations, topics.identity_requests, topics.decisions)
+        ]
+    rows = session_hops(runs, received, seen, *records)
+    print(f"{args.sessions} sessions x {args.rounds}: {len(rows)} decisions; cores used", usage)
+    for name in (*HOPS, "total"):
+        values = [row[name] for row in rows]
+        print(
+            f"{name:8} p50 {percentile(values, 50):6.0f}  p90 {percentile(values, 90):6.0f}"
+            f"  p99 {percentile(values, 99):6.0f}  max {max(values):6.0f} ms"
+        )
+    for row in sorted(rows, key=lambda r: -r["total"])[: args.top]:
+        print("  slow:", "  ".join(f"{k} {v:.0f}" for k, v in row.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""A decision's hops from the record timestamps: each hop ends where the next begins."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from benchmarks.hops import HOPS, session_hops
+
+SID = "s-1"
+
+
+def record(ms: float, value: dict[str, Any] | None = None) -> SimpleNamespace:
+    return SimpleNamespace(key=SID.encode(), timestamp=ms, value=orjson.dumps(value or {}))
+
+
+def test_hops_follow_the_deciding_frame_to_the_watcher() -> None:
+    # 40 frames acknowledged 100 ms apart (s); the decision used 30: frame 29 decided it.
+    acked = {seq: 1000.0 + seq * 0.1 for seq in range(40)}
+    runs = [(SID, acked, 1004.5)]
+    seen = {SID: [SimpleNamespace(frames_used=30)]}
+    start_ms = acked[29] * 1000
+    observations = [
+        record(start_ms - 100, {"kind": "observation", "session_id": SID, "seq": 28}),
+        record(start_ms + 20, {"kind": "observation", "session_id": SID, "seq": 29}),
+        record(start_ms - 900, {"kind": "identity_sample", "session_id": SID}),
+        record(start_ms + 70, {"kind": "identity_sample", "session_id": SID}),
+    ]
+    requests = [record(start_ms - 950), record(start_ms + 27)]
+    decisions = [record(start_ms + 78)]
+    received = {SID: acked[29] + 0.083}
+
+    (row,) = session_hops(runs, received, seen, observations, requests, decisions)
+
+    expected = {"frame": 20, "request": 7, "sample": 43, "decide": 8, "deliver": 5}
+    assert {hop: round(row[hop]) for hop in HOPS} == expected
+    assert row["total"] == pytest.approx(83, abs=0.01)
+
+
+def test_a_session_decided_without_identity_has_empty_identity_hops() -> None:
+    acked = {seq: 2000.0 + seq * 0.1 for seq in range(10)}
+    runs = [(SID, acked, 2001.2)]
+    seen = {SID: [SimpleNamespace(frames_used=5)]}
+    start_ms = acked[4] * 1000
+    observations = [record(start_ms + 15, {"kind": "observation", "session_id": SID, "seq": 4})]
+    decisions = [record(start_ms + 24)]
+
+    (row,) = session_hops(runs, {SID: acked[4] + 0.03}, seen, observations, [], decisions)
+
+    assert (round(row["frame"]), round(row["request"]), round(row["sample"])) == (15, 0, 0)
+    assert round(row["decide"]) == 9 and round(row["deliver"]) == 6
