@@ -27,50 +27,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from benchmarks.frames import genuine_recordings
-from benchmarks.measure import FRAME_PERIOD_S, Bench, _run_session, cpu_seconds, percentile
+from benchmarks.measure import Bench, LatencyRun, cpu_seconds, latency_run, percentile
 from producers.challenge_service import ChallengeService
-from producers.decision_watcher import DecisionWatcher
-from producers.publisher import SessionPublisher
-from producers.recording import RecordedSession
 from runtime.settings import KafkaSettings
 
 HOPS = ("frame", "request", "sample", "decide", "deliver")
-
-
-async def _load(
-    kafka: KafkaSettings,
-    service: ChallengeService,
-    recordings: Sequence[RecordedSession],
-    concurrent: int,
-    rounds: int,
-) -> tuple[list[tuple[str, dict[int, float], float]], dict[str, float], dict[str, Any]]:
-    received: dict[str, float] = {}
-    async with DecisionWatcher(kafka) as watcher, SessionPublisher(kafka) as publisher:
-        stop = asyncio.Event()
-
-        async def collect() -> None:
-            while not stop.is_set():
-                for decision in await watcher.poll(0.05):
-                    received.setdefault(decision.session_id, time.time())
-
-        collector = asyncio.create_task(collect())
-
-        async def lane(index: int) -> list[tuple[str, dict[int, float], float]]:
-            await asyncio.sleep(index * FRAME_PERIOD_S / concurrent)
-            return [
-                await _run_session(
-                    publisher, service, recordings[(index + turn * concurrent) % len(recordings)], 10
-                )
-                for turn in range(rounds)
-            ]
-
-        lanes = await asyncio.gather(*(lane(i) for i in range(concurrent)))
-        runs = [run for lane_runs in lanes for run in lane_runs]
-        await watcher.wait_for({sid for sid, _, _ in runs}, timeout_s=120)
-        await asyncio.sleep(0.3)
-        stop.set()
-        await collector
-    return runs, received, dict(watcher.seen)
 
 
 async def _records(kafka: KafkaSettings, topic: str) -> list[Any]:
@@ -87,14 +48,9 @@ async def _records(kafka: KafkaSettings, topic: str) -> list[Any]:
 
 
 def session_hops(
-    runs: Sequence[tuple[str, dict[int, float], float]],
-    received: dict[str, float],
-    seen: dict[str, Any],
-    observations: Sequence[Any],
-    requests: Sequence[Any],
-    decisions: Sequence[Any],
+    run: LatencyRun, observations: Sequence[Any], requests: Sequence[Any], decisions: Sequence[Any]
 ) -> list[dict[str, float]]:
-    """Each session's hops (ms) from the records' timestamps (s since the epoch)."""
+    """Each session's hops (ms) from the records' timestamps (ms since the epoch)."""
     observed: dict[tuple[str, int], float] = {}
     sampled: dict[str, float] = {}
     for record in observations:
@@ -109,14 +65,14 @@ def session_hops(
         asked[sid] = max(asked.get(sid, 0.0), record.timestamp / 1000)
     decided = {record.key.decode(): record.timestamp / 1000 for record in decisions}
     rows = []
-    for session_id, acked, ended in runs:
-        decision = seen[session_id][0]
-        last = decision.frames_used - 1
-        start = acked.get(last, ended) if decision.frames_used < len(acked) else ended
-        frame = observed.get((session_id, last), start)
+    for session in run.runs:
+        session_id = session[0]
+        start = run.deciding_ack(session)
+        frame = observed.get((session_id, run.decisions[session_id][0].frames_used - 1), start)
+        # A session decided without an identity sample has empty identity hops.
         request = max(asked.get(session_id, frame), frame)
         sample = max(sampled.get(session_id, request), request)
-        marks = [start, frame, request, sample, decided[session_id], received[session_id]]
+        marks = [start, frame, request, sample, decided[session_id], run.received[session_id]]
         row = {hop: (marks[i + 1] - marks[i]) * 1000 for i, hop in enumerate(HOPS)}
         rows.append({**row, "total": (marks[-1] - start) * 1000})
     return rows
@@ -134,12 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     recordings = genuine_recordings(args.work_dir / "sessions", 12)
     with bench.stack(1, 1) as stack:
         service = ChallengeService(stack.keys)
-        asyncio.run(_load(stack.kafka, service, recordings, 1, 1))  # warm-up
+        asyncio.run(latency_run(stack.kafka, service, recordings, 1, 1))  # warm-up
         cpu = {w.role: cpu_seconds(w.pid) for w in stack.workers}
         began = time.time()
-        runs, received, seen = asyncio.run(
-            _load(stack.kafka, service, recordings, args.sessions, args.rounds)
-        )
+        run = asyncio.run(latency_run(stack.kafka, service, recordings, args.sessions, args.rounds))
         elapsed = time.time() - began
         usage = {w.role: (cpu_seconds(w.pid) - cpu[w.role]) / elapsed for w in stack.workers}
         topics = stack.kafka.topics
@@ -147,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_records(stack.kafka, t))
             for t in (topics.observations, topics.identity_requests, topics.decisions)
         ]
-    rows = session_hops(runs, received, seen, *records)
+    rows = session_hops(run, *records)
     print(f"{args.sessions} sessions x {args.rounds}: {len(rows)} decisions; cores used", usage)
     for name in (*HOPS, "total"):
         values = [row[name] for row in rows]

@@ -263,15 +263,40 @@ async def _run_session(
     return started.session_id, acked, time.time()
 
 
-async def _latency_load(
+# One session of a latency run: its id, the ack time of every frame, the ack time of its end.
+SessionRun = tuple[str, dict[int, float], float]
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    """What a latency load left: every session's run, when its decision arrived, the decisions."""
+
+    runs: list[SessionRun]
+    received: dict[str, float]
+    decisions: dict[str, Any]
+
+    def deciding_ack(self, run: SessionRun) -> float:
+        """When the frame that settled the session was acknowledged, or its end when the decision
+        waited for it."""
+        session_id, acked, ended = run
+        used = self.decisions[session_id][0].frames_used
+        return acked.get(used - 1, ended) if used < len(acked) else ended
+
+    def latencies(self) -> list[float]:
+        """Decision latency (s) of each session: from ``deciding_ack`` to the decision's arrival."""
+        now = time.time()
+        return [self.received.get(run[0], now) - self.deciding_ack(run) for run in self.runs]
+
+
+async def latency_run(
     kafka: KafkaSettings,
     service: ChallengeService,
     recordings: Sequence[RecordedSession],
     concurrent: int,
     rounds: int,
     lockstep: bool = False,
-) -> list[float]:
-    """Decision latency (s) with ``concurrent`` sessions at 10 fps, each session starting as one ends.
+) -> LatencyRun:
+    """``concurrent`` sessions at 10 fps, each session starting as one ends, until every decision is in.
 
     The lanes start a tenth of a frame period apart (``concurrent`` lanes spread over 100 ms), as
     independent cameras' frames interleave; ``lockstep`` starts them together, so every lane's
@@ -288,7 +313,7 @@ async def _latency_load(
 
         collector = asyncio.create_task(collect())
 
-        async def lane(lane_index: int) -> list[tuple[str, dict[int, float], float]]:
+        async def lane(lane_index: int) -> list[SessionRun]:
             if not lockstep:
                 await asyncio.sleep(lane_index * FRAME_PERIOD_S / concurrent)
             runs = []
@@ -303,15 +328,7 @@ async def _latency_load(
         await asyncio.sleep(0.2)
         stop.set()
         await collector
-    latencies = []
-    for session_id, acked, ended in runs:
-        decision = watcher.seen[session_id][0]
-        # The frame that settled it, or the end of the session when the decision waited for it.
-        last_needed = (
-            acked.get(decision.frames_used - 1, ended) if decision.frames_used < len(acked) else ended
-        )
-        latencies.append(received.get(session_id, time.time()) - last_needed)
-    return latencies
+    return LatencyRun(runs, received, dict(watcher.seen))
 
 
 def decision_latency(
@@ -326,12 +343,11 @@ def decision_latency(
     rows = []
     with bench.stack(1, 1) as stack:
         service = ChallengeService(stack.keys)
-        asyncio.run(_latency_load(stack.kafka, service, recordings, 1, 1))  # warm-up
+        asyncio.run(latency_run(stack.kafka, service, recordings, 1, 1))  # warm-up
         runs = [(concurrent, False) for concurrent in loads] + [(n, True) for n in lockstep_loads]
         for concurrent, lockstep in runs:
-            latencies = asyncio.run(
-                _latency_load(stack.kafka, service, recordings, concurrent, rounds, lockstep)
-            )
+            load = latency_run(stack.kafka, service, recordings, concurrent, rounds, lockstep)
+            latencies = asyncio.run(load).latencies()
             rows.append(
                 {
                     "concurrent_sessions": float(concurrent),
@@ -387,9 +403,9 @@ def streaming_vs_batch(
         service = ChallengeService(stack.keys)
         for frames in lengths:
             long_session = _padded(recording, frames)
-            asyncio.run(_latency_load(stack.kafka, service, [long_session], 1, 1))  # warm-up
+            asyncio.run(latency_run(stack.kafka, service, [long_session], 1, 1))  # warm-up
             streaming = statistics.median(
-                asyncio.run(_latency_load(stack.kafka, service, [long_session], 1, 3))
+                asyncio.run(latency_run(stack.kafka, service, [long_session], 1, 3)).latencies()
             )
             batch = batch_latency_s(recording, frames)
             rows.append(

@@ -1,14 +1,16 @@
 """The processor worker: a thin Faust shell around ``processors.pipeline.process_frame``.
 
 Inference runs on one dedicated thread so the event loop keeps serving Kafka
-heartbeats; the agent awaits each frame before taking the next, which keeps
-the order of every partition. Scale by adding processes, up to the partition count.
+heartbeats; it takes the frames that arrived while it was busy as one batch, in
+order, which keeps the order of every partition. Scale by adding processes, up to
+the partition count.
 
 The same worker is the identity stage: it answers the verifier's identity requests
-(a few frames per session) by embedding the frame's face on a second thread, with the
-face network in a child process, so the FaceMesh path keeps its pace. The frame and its
-landmarks come from the frames it analysed last (``RecentFrames``), or, for an older
-frame, are read back from the frames topic and analysed again.
+(a few frames per session) by embedding the frame's face on threads of their own, with
+the face network in child processes, so the FaceMesh path keeps its pace. A request a
+decision waits for has a lane to itself; the others run at a lower priority. The frame
+and its landmarks come from the frames it analysed last (``RecentFrames``), or, for an
+older frame, are read back from the frames topic and analysed again.
 """
 
 from __future__ import annotations

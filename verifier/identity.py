@@ -2,8 +2,8 @@
 
 Landmark geometry cannot tell two people apart: a session that frames one person
 and then lets another do the motion keeps every proportion within FaceMesh's
-noise. A face-recognition embedding can, but it costs about ten FaceMesh frames
-of CPU, so only the frames that matter are embedded: the first framed frame and
+noise. A face-recognition embedding can, but it costs about two to three FaceMesh
+frames of CPU, so only the frames that matter are embedded: the first framed frame and
 the frame that reached each milestone of the challenge (each target's rest). The
 verifier asks for them as they happen (``IdentityRequest``), the identity stage
 answers (``IdentitySample``), and a pass waits until every answer is in. Every
@@ -46,6 +46,15 @@ class IdentityTrack:
         if str(seq) not in self.requested:
             self.requested[str(seq)] = frame_offset
             self.outbox.append([seq, frame_offset])
+
+    def ask_again_unanswered(self) -> None:
+        """Ask once more for every requested frame not answered yet (a decision now waits for
+        them, and the stage answers such requests first). A second answer is ignored."""
+        queued = {seq for seq, _ in self.outbox}
+        for key, frame_offset in self.requested.items():
+            seq = int(key)
+            if key not in self.embeddings and seq not in self.failed and seq not in queued:
+                self.outbox.append([seq, frame_offset])
 
     def take_outbox(self) -> list[list[Any]]:
         requests, self.outbox = self.outbox, []

@@ -488,6 +488,7 @@ class Verifier:
         # The last milestone (the final rest), or the deciding frame of a plug-in that names none.
         final = (session.progress.get("milestones") or [frame.milestone])[-1]
         session.identity.request(*final)
+        session.identity.ask_again_unanswered()
         session.identity.awaiting = {"checks": [c.to_dict() for c in verdict.checks], "since_ms": now_ms}
         if session.identity.complete:
             return self._settle_identity(session, now_ms)

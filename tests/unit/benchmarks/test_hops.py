@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from benchmarks.hops import HOPS, session_hops
+from benchmarks.measure import LatencyRun
 
 SID = "s-1"
 
@@ -33,7 +34,7 @@ def test_hops_follow_the_deciding_frame_to_the_watcher() -> None:
     decisions = [record(start_ms + 78)]
     received = {SID: acked[29] + 0.083}
 
-    (row,) = session_hops(runs, received, seen, observations, requests, decisions)
+    (row,) = session_hops(LatencyRun(runs, received, seen), observations, requests, decisions)
 
     expected = {"frame": 20, "request": 7, "sample": 43, "decide": 8, "deliver": 5}
     assert {hop: round(row[hop]) for hop in HOPS} == expected
@@ -48,7 +49,9 @@ def test_a_session_decided_without_identity_has_empty_identity_hops() -> None:
     observations = [record(start_ms + 15, {"kind": "observation", "session_id": SID, "seq": 4})]
     decisions = [record(start_ms + 24)]
 
-    (row,) = session_hops(runs, {SID: acked[4] + 0.03}, seen, observations, [], decisions)
+    run = LatencyRun(runs, {SID: acked[4] + 0.03}, seen)
+
+    (row,) = session_hops(run, observations, [], decisions)
 
     assert (round(row["frame"]), round(row["request"]), round(row["sample"])) == (15, 0, 0)
     assert round(row["decide"]) == 9 and round(row["deliver"]) == 6

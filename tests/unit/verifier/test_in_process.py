@@ -97,6 +97,32 @@ def test_only_the_request_a_decision_waits_for_is_marked_awaited() -> None:
     assert answers.awaited.count(True) == 1
 
 
+def test_at_the_pass_every_unanswered_request_is_asked_again_as_awaited() -> None:
+    verifier = Verifier(SETTINGS, KEYS)
+    outcome = verifier.handle(None, START, START.issued_at_ms)
+    sent: list[IdentityRequest] = []
+    for obs in observations(nose_path(real_mesh(PEOPLE[0]), CHALLENGE, TURN_DEG)):
+        outcome = verifier.handle(outcome.session, obs, obs.received_at_ms)
+        sent += outcome.identity_requests  # sent, and never answered
+        if outcome.session.phase == "identity":
+            break
+
+    (
+        first,
+        *_,
+    ) = [r for r in sent if not r.awaited]
+    again = [r for r in sent if r.awaited]
+    assert outcome.decision is None  # the pass waits for its samples
+    # The first framed frame's request, still unanswered, goes again with the final rest's,
+    # both awaited: the decision waits for both, and the stage answers awaited ones first.
+    assert first.seq in {r.seq for r in again}
+    assert len(again) == len({r.seq for r in sent})
+    answer = IdentitySample(SESSION_ID, first.seq, (1.0, 0.0, 0.0), None)
+    outcome = verifier.handle(outcome.session, answer, again[0].requested_at_ms)
+    twice = verifier.handle(outcome.session, answer, again[0].requested_at_ms)
+    assert twice.ignored  # the second answer to the same frame changes nothing
+
+
 def test_in_process_finish_settles_a_session_whose_frames_never_came() -> None:
     core = InProcessVerifier(Verifier(SETTINGS, KEYS), Answers())
     outcome = core.apply(None, START, START.issued_at_ms)

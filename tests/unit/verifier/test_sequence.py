@@ -159,8 +159,10 @@ def test_identity_requested_for_the_first_framed_frame_and_each_rest() -> None:
 
     requests = _requests([started(CHALLENGE), *frames])
 
-    seqs = [r.seq for r in requests]
+    seqs = list(dict.fromkeys(r.seq for r in requests))  # the frames asked for, in order
     assert len(seqs) == 1 + len(CHALLENGE.targets) and seqs == sorted(seqs)
+    # Nothing answers here: at the pass, every frame is asked for again, for the decision waits.
+    assert sorted(r.seq for r in requests if r.awaited) == seqs
     assert seqs[0] == 0  # the face is framed from the first frame of these sessions
     assert len(frames) - seqs[-1] <= 6  # the last rest: within the 4 resting frames at the end of the path
 
