@@ -50,7 +50,10 @@ class NetworkProcess:
     def __init__(self, model_path: str, niceness: int = 0) -> None:
         """``niceness``: how much lower than the worker the child runs (Unix nice), for work
         that should give way to the worker's own."""
-        self.model_path, self.niceness = model_path, niceness
+        self.model_path = model_path
+        # Fixed now, against the worker's own priority: a child replaced later is started from
+        # a thread that may itself run lower, and must not go lower still.
+        self.nice = os.getpriority(os.PRIO_PROCESS, 0) + niceness if niceness else None
         self._process, self._connection = self._start()
 
     def _start(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
@@ -64,8 +67,8 @@ class NetworkProcess:
         with child_environment(blas_threads(CHILD_BLAS_THREADS)):
             process.start()
         theirs.close()
-        if self.niceness and process.pid is not None:
-            os.setpriority(os.PRIO_PROCESS, process.pid, os.getpriority(os.PRIO_PROCESS, 0) + self.niceness)
+        if self.nice is not None and process.pid is not None:
+            os.setpriority(os.PRIO_PROCESS, process.pid, self.nice)
         if not ours.recv():  # wait for the model to load: start-up pays for it, not the first chip
             raise RuntimeError("the face network did not load")
         return process, ours
