@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -309,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if broker:
             broker.stop()
+            shutil.rmtree(broker.config.data_dir, ignore_errors=True)
     path = args.json or args.work_dir / ("latency.json" if args.latency_only else "report.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

@@ -18,6 +18,9 @@ BASE=${LIVENESS_BASE_IMAGE:-liveness-base:bookworm}
 TAG=${LIVENESS_IMAGE_TAG:-local}
 PY=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3.11)}
 export DOCKER_BUILDKIT=0  # Debian's docker.io has no buildx; the legacy builder is the portable one
+# Every image built here carries this label (the build stage of Dockerfile.python too), so what a
+# rebuild leaves behind can be found: the previous image of a tag and the build stage, both untagged.
+LABEL=org.liveness-stream.image
 
 mirror() {
   if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
@@ -67,7 +70,8 @@ warm_modules() {  # $1: role
 build_role() {  # $1: processor | verifier | gateway
   wheelhouse "$1"
   docker build -q -f "$HERE/Dockerfile.python" --build-arg BASE="$BASE" --build-arg EXTRA="$1" \
-    --build-arg WARM="$(warm_modules "$1")" -t "liveness-$1:$TAG" "$OUT/$1"
+    --build-arg WARM="$(warm_modules "$1")" --label "$LABEL=$1" -t "liveness-$1:$TAG" "$OUT/$1"
+  rm -rf "$OUT/$1/wheels"  # the context is made afresh by every build; the image holds what it needs
 }
 
 build_kafka() {
@@ -76,16 +80,40 @@ build_kafka() {
   rm -rf "$dir" && mkdir -p "$dir"
   cp -r "$lib" "$dir/lib"
   cp "$ROOT/deploy/kafka/log4j2.properties" "$HERE/kafka-entrypoint.sh" "$dir/"
-  docker build -q -f "$HERE/Dockerfile.kafka" --build-arg BASE="$BASE" -t "liveness-kafka:$TAG" "$dir"
+  docker build -q -f "$HERE/Dockerfile.kafka" --build-arg BASE="$BASE" --label "$LABEL=kafka" \
+    -t "liveness-kafka:$TAG" "$dir"
+  rm -rf "$dir/lib"
 }
 
 build_prometheus() {
   local dir=$OUT/prometheus
   rm -rf "$dir" && mkdir -p "$dir"
-  docker build -q -f "$HERE/Dockerfile.prometheus" --build-arg BASE="$BASE" -t "liveness-prometheus:$TAG" "$dir"
+  docker build -q -f "$HERE/Dockerfile.prometheus" --build-arg BASE="$BASE" --label "$LABEL=prometheus" \
+    -t "liveness-prometheus:$TAG" "$dir"
+}
+
+# A rebuilt role leaves ~1 GB untagged (its build stage, the image its tag pointed at before): a host
+# that builds every day fills its disk within weeks. Untagged images with the label go; tagged ones
+# and anything not built here stay.
+prune_replaced() {
+  docker image prune -f --filter "label=$LABEL" | tail -1
+}
+
+# The images, their build stages and their contexts take ~4 GB at the peak of a full build. A host
+# short of it is named as the cause before a build fails half-way with "no space left on device".
+warn_if_short_of_space() {
+  local root free_gb
+  root=$(docker info -f '{{.DockerRootDir}}')
+  free_gb=$(df -Pk "$root" "$OUT" | awk 'NR > 1 && (min == "" || $4 < min) {min = $4} END {print int(min / 1048576)}')
+  if [ "$free_gb" -lt 6 ]; then
+    echo "WARNING: only $free_gb GB free for $root and $OUT; a full build needs ~4 GB. Docker holds:" >&2
+    docker system df >&2 || true
+  fi
 }
 
 mkdir -p "$OUT"
+echo "untagged images of earlier builds: $(prune_replaced)"
+warn_if_short_of_space
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(base processor verifier gateway kafka prometheus)
 for target in "${targets[@]}"; do
@@ -97,6 +125,7 @@ for target in "${targets[@]}"; do
     prometheus) build_base; build_prometheus ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
+  [ "$target" = base ] || prune_replaced >/dev/null
   image=$([ "$target" = base ] && echo "$BASE" || echo "liveness-$target:$TAG")
   size=$(docker image inspect -f '{{.Size}}' "$image")
   echo "$image: $((size / 1000000)) MB, built in $(( $(date +%s) - start )) s"

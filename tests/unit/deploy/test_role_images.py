@@ -143,3 +143,19 @@ def test_strip_wheels_leaves_pure_python_wheels_untouched(tmp_path: Path) -> Non
     before = wheel.read_bytes()
     assert strip_wheels().strip_wheel(wheel) == 0
     assert wheel.read_bytes() == before
+
+
+def test_every_image_build_carries_the_label_that_pruning_uses() -> None:
+    """A rebuild leaves the old image of a tag and the build stage untagged; build.sh prunes them
+    by label, so an image built without it would pile up on the host until the disk is full."""
+    script = (IMAGES / "build.sh").read_text().replace("\\\n", " ")
+    label = re.search(r"^LABEL=(\S+)$", script, re.MULTILINE)
+    assert label is not None
+    builds = [line for line in script.splitlines() if re.match(r"\s*docker build ", line)]
+    assert len(builds) == 4  # the base, the Python roles, the broker, Prometheus
+    for line in builds:
+        assert '--label "$LABEL=' in line or "Dockerfile.base" in line, line
+    assert re.search(r'docker image prune -f --filter "label=\$LABEL"', script)
+    steps = instructions(DOCKERFILE)
+    build_stage = steps[: max(n for n, (i, _) in enumerate(steps) if i == "FROM")]
+    assert ("LABEL", f"{label[1]}=build") in build_stage
