@@ -31,15 +31,8 @@ def run_all(bench: measure.Bench) -> dict[str, Any]:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
-    ceiling = measure.ceiling_fps(frames)
-    one = measure.pipeline_fps(bench, frames, processors=1)
-    report["processor"] = {
-        "ceiling_fps": ceiling,
-        "pipeline_fps": one["fps"],
-        "ratio": one["fps"] / ceiling,
-        "frames": one["frames"],
-        "peak_rss_mb": one["peak_rss_mb"],
-    }
+    report["processor"] = processor_against_ceiling(bench, frames)
+    fps_1 = report["processor"]["pipeline_fps"]
     report["identity"] = measure.identity_cost(
         frames[:20] if quick else frames[:100],
         recordings[:1] if quick else recordings[:4],
@@ -47,13 +40,13 @@ def run_all(bench: measure.Bench) -> dict[str, Any]:
     )
     two = measure.pipeline_fps(bench, frames, processors=2)
     report["scaling"] = {
-        "fps_1": one["fps"],
+        "fps_1": fps_1,
         "fps_2": two["fps"],
-        "speedup": two["fps"] / one["fps"],
-        "capacity": capacity_table(one["fps"]),
+        "speedup": two["fps"] / fps_1,
+        "capacity": capacity_table(fps_1),
     }
 
-    capacity = saturation(one["fps"], report["identity"])
+    capacity = saturation(fps_1, report["identity"])
     full = int(capacity["saturation_sessions_at_10fps"])
     loads = [1, 2] if quick else sorted({1, 2, 4, seventy_percent(capacity), full})
     lockstep = [2] if quick else [seventy_percent(capacity)]  # the old arrival pattern, beside it
@@ -81,6 +74,28 @@ def run_all(bench: measure.Bench) -> dict[str, Any]:
         frames=10 if quick else 120,
     )
     return report
+
+
+def processor_against_ceiling(bench: measure.Bench, frames: Sequence[bytes]) -> dict[str, float]:
+    """One processor through Kafka against FaceMesh's own speed, the ceiling measured just before
+    and just after it.
+
+    On a shared machine the speed of the same loop drifts by 10-20% from one minute to the next;
+    the mean of the two ceilings is the one the processor's run saw, and both are reported.
+    """
+    before = measure.ceiling_fps(frames)
+    one = measure.pipeline_fps(bench, frames, processors=1)
+    after = measure.ceiling_fps(frames)
+    ceiling = (before + after) / 2
+    return {
+        "ceiling_fps": ceiling,
+        "ceiling_fps_before": before,
+        "ceiling_fps_after": after,
+        "pipeline_fps": one["fps"],
+        "ratio": one["fps"] / ceiling,
+        "frames": one["frames"],
+        "peak_rss_mb": one["peak_rss_mb"],
+    }
 
 
 def saturation(fps: float, identity: dict[str, float]) -> dict[str, float]:
@@ -116,11 +131,9 @@ def run_latency(
     recordings = genuine_recordings(bench.work_dir / "sessions", 12)
     frames = frame_pool(recordings, 400)
     report: dict[str, Any] = {"machine": machine(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    ceiling = measure.ceiling_fps(frames)
-    one = measure.pipeline_fps(bench, frames, processors=1)
-    report["processor"] = {"ceiling_fps": ceiling, "pipeline_fps": one["fps"], "ratio": one["fps"] / ceiling}
+    report["processor"] = processor_against_ceiling(bench, frames)
     report["identity"] = measure.identity_cost(frames[:100], recordings[:4], embeddings=30)
-    capacity = saturation(one["fps"], report["identity"])
+    capacity = saturation(report["processor"]["pipeline_fps"], report["identity"])
     seventy = seventy_percent(capacity)
     # The harness's old arrival pattern, beside the goal's.
     lockstep = list(lockstep_loads) if loads else [seventy, *lockstep_loads]
@@ -138,12 +151,19 @@ def network_line(identity: dict[str, float]) -> str:
     return f"network {ours:.1f} ms/chip (dlib's own pass {theirs:.1f}, {ratio})"
 
 
+def ceiling_span(processor: dict[str, float]) -> str:
+    """The two ceilings the mean is of (reports from before they were two say so)."""
+    if "ceiling_fps_before" not in processor:
+        return "measured once"
+    return f"{processor['ceiling_fps_before']:.1f} before, {processor['ceiling_fps_after']:.1f} after"
+
+
 def format_latency(report: dict[str, Any]) -> str:
     """The latency-only run as a few lines of markdown."""
     p, i, lat = report["processor"], report["identity"], report["latency"]
     lines = [
         f"processor {p['pipeline_fps']:.1f} frames/s "
-        f"({p['ratio']:.2f} of the {p['ceiling_fps']:.1f} ceiling); "
+        f"({p['ratio']:.2f} of the {p['ceiling_fps']:.1f} ceiling, {ceiling_span(p)}); "
         f"identity {i['embedding_ms']:.1f} ms/sample "
         f"({i.get('embedding_ms_facemesh_again', float('nan')):.1f} with FaceMesh run again) "
         f"x {i['embeddings_per_session']:.2f} per session; {network_line(i)}",
@@ -203,7 +223,8 @@ def format_report(report: dict[str, Any]) -> str:
         "",
         "| measurement | figure |",
         "|---|---|",
-        f"| FaceMesh ceiling (decode + model, plain loop) | {p['ceiling_fps']:.1f} frames/s |",
+        "| FaceMesh ceiling (decode + model, plain loop) | "
+        f"{p['ceiling_fps']:.1f} frames/s ({ceiling_span(p)}) |",
         f"| 1 processor through Kafka | {p['pipeline_fps']:.1f} frames/s ({p['ratio']:.2f} of ceiling) |",
         f"| 2 processors through Kafka | {s['fps_2']:.1f} frames/s (speed-up {s['speedup']:.2f}) |",
     ]

@@ -29,7 +29,13 @@ def test_bench_quick_run_reports_every_figure(kafka_bootstrap: str, tmp_path: Pa
     report = run_all(measure.Bench(kafka_bootstrap, tmp_path, quick=True))
 
     assert {"processor", "scaling", "latency", "streaming_vs_batch", "verifier", "wire"} <= report.keys()
-    assert report["processor"]["pipeline_fps"] > 0 and report["processor"]["ceiling_fps"] > 0
+    processor = report["processor"]
+    assert processor["pipeline_fps"] > 0 and processor["ceiling_fps"] > 0
+    # The ceiling the ratio is against brackets the processor's run: measured before and after.
+    assert processor["ceiling_fps"] == pytest.approx(
+        (processor["ceiling_fps_before"] + processor["ceiling_fps_after"]) / 2
+    )
+    assert processor["ratio"] == pytest.approx(processor["pipeline_fps"] / processor["ceiling_fps"])
     assert all("p99_ms" in row for row in report["latency"]["rows"] if "concurrent_sessions" in row)
     assert report["verifier"]["worker"]["events_per_s"] > 0
     assert report["verifier"]["state"]["bytes_per_open_session"] > 0

@@ -1,0 +1,22 @@
+"""How many sessions a latency row's p99 is taken over."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.measure import P99_FROM_LOAD, P99_SESSIONS, rounds_for_p99
+
+
+@pytest.mark.parametrize("concurrent", [P99_FROM_LOAD, 7, 8, 11, 14, 20])
+def test_goal_loads_run_enough_rounds_for_a_p99_not_their_slowest_session(concurrent: int) -> None:
+    turns = rounds_for_p99(concurrent, rounds=3)
+    assert concurrent * turns >= P99_SESSIONS
+    assert concurrent * (turns - 1) < P99_SESSIONS  # no more than needed: the bench's time
+
+
+def test_small_loads_keep_the_rounds_asked_for() -> None:
+    assert [rounds_for_p99(n, rounds=3) for n in range(1, P99_FROM_LOAD)] == [3] * (P99_FROM_LOAD - 1)
+
+
+def test_more_rounds_asked_for_than_the_p99_needs_are_kept() -> None:
+    assert rounds_for_p99(50, rounds=5) == 5
