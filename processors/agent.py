@@ -34,6 +34,7 @@ from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime import logs, metrics
 from runtime.faust_app import WorkerApp, common_app_options, in_ready_batches
+from runtime.lean_worker import settle_garbage_collector
 from runtime.settings import KafkaSettings
 from schemas.clock import now_ms
 from schemas.codec import decode_decision, decode_identity_request, encode
@@ -78,6 +79,10 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
 
     @app.agent(frames)
     async def analyse_frames(stream: faust.StreamT) -> None:
+        # A full collection walked the ~150,000 objects of MediaPipe, OpenCV, dlib and Faust in
+        # 60-90 ms holding the interpreter, so every frame in flight waited that long; frozen now,
+        # they are never walked again.
+        settle_garbage_collector()
         # The inference thread takes, as one batch, every frame that arrived while it was busy:
         # back to back on a backlog, while the event loop fetches and sends; a lone frame at
         # camera pace goes at once.
