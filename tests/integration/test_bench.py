@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import measure
+from benchmarks import measure, verifier_paced
 from benchmarks.run import format_report, run_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -42,3 +42,13 @@ def test_bench_quick_run_reports_every_figure(kafka_bootstrap: str, tmp_path: Pa
     assert all(math.isfinite(n) for n in _numbers(report))
     table = format_report(report)
     assert "of ceiling" in table and "p99" in table and "bytes/frame" in table
+
+
+def test_paced_verifier_reports_its_cpu_per_event(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIVENESS_BOOTSTRAP", kafka_bootstrap)
+    figures = verifier_paced.main(["--lanes", "2", "--seconds", "3", "--work-dir", str(tmp_path)])
+    # Two lanes at 10 observations a second for 3 s (the first lane's start-up aside).
+    assert 30 <= figures["events"] <= 60
+    assert 0 < figures["cpu_ms_per_event"] < 1_000 and figures["cores"] > 0
