@@ -20,6 +20,7 @@ PY=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" 
 export DOCKER_BUILDKIT=0  # Debian's docker.io has no buildx; the legacy builder is the portable one
 # Every image built here carries this label (the build stage of Dockerfile.python too), so what a
 # rebuild leaves behind can be found: the previous image of a tag and the build stage, both untagged.
+# --force-rm: a failed step's container goes too (by default it stays, with its layer's files).
 LABEL=org.liveness-stream.image
 
 mirror() {
@@ -44,7 +45,7 @@ build_base() {
   rm -rf "$root"
   mkdir -p "$OUT/base/extra-ca"
   if [ -n "${LIVENESS_EXTRA_CA:-}" ]; then cp "$LIVENESS_EXTRA_CA" "$OUT/base/extra-ca/extra.crt"; fi
-  docker build -q -f "$HERE/Dockerfile.base" --build-arg MINBASE="$BASE-minbase" -t "$BASE" "$OUT/base"
+  docker build -q --force-rm -f "$HERE/Dockerfile.base" --build-arg MINBASE="$BASE-minbase" -t "$BASE" "$OUT/base"
 }
 
 wheelhouse() {  # $1: role = the extra; its extension modules stripped here (binutils' strip)
@@ -69,7 +70,7 @@ warm_modules() {  # $1: role
 
 build_role() {  # $1: processor | verifier | gateway
   wheelhouse "$1"
-  docker build -q -f "$HERE/Dockerfile.python" --build-arg BASE="$BASE" --build-arg EXTRA="$1" \
+  docker build -q --force-rm -f "$HERE/Dockerfile.python" --build-arg BASE="$BASE" --build-arg EXTRA="$1" \
     --build-arg WARM="$(warm_modules "$1")" --label "$LABEL=$1" -t "liveness-$1:$TAG" "$OUT/$1"
   rm -rf "$OUT/$1/wheels"  # the context is made afresh by every build; the image holds what it needs
 }
@@ -80,7 +81,7 @@ build_kafka() {
   rm -rf "$dir" && mkdir -p "$dir"
   cp -r "$lib" "$dir/lib"
   cp "$ROOT/deploy/kafka/log4j2.properties" "$HERE/kafka-entrypoint.sh" "$dir/"
-  docker build -q -f "$HERE/Dockerfile.kafka" --build-arg BASE="$BASE" --label "$LABEL=kafka" \
+  docker build -q --force-rm -f "$HERE/Dockerfile.kafka" --build-arg BASE="$BASE" --label "$LABEL=kafka" \
     -t "liveness-kafka:$TAG" "$dir"
   rm -rf "$dir/lib"
 }
@@ -88,7 +89,7 @@ build_kafka() {
 build_prometheus() {
   local dir=$OUT/prometheus
   rm -rf "$dir" && mkdir -p "$dir"
-  docker build -q -f "$HERE/Dockerfile.prometheus" --build-arg BASE="$BASE" --label "$LABEL=prometheus" \
+  docker build -q --force-rm -f "$HERE/Dockerfile.prometheus" --build-arg BASE="$BASE" --label "$LABEL=prometheus" \
     -t "liveness-prometheus:$TAG" "$dir"
 }
 

@@ -155,6 +155,7 @@ def test_every_image_build_carries_the_label_that_pruning_uses() -> None:
     assert len(builds) == 4  # the base, the Python roles, the broker, Prometheus
     for line in builds:
         assert '--label "$LABEL=' in line or "Dockerfile.base" in line, line
+        assert "--force-rm" in line, line  # a failed step's container would stay, with its files
     assert re.search(r'docker image prune -f --filter "label=\$LABEL"', script)
     steps = instructions(DOCKERFILE)
     build_stage = steps[: max(n for n, (i, _) in enumerate(steps) if i == "FROM")]
