@@ -313,7 +313,7 @@ def _bench_collector_frozen() -> Iterator[None]:
     """The bench's own start-up objects left out of its garbage collector's full passes meanwhile.
 
     The cameras and the decision watcher run in this process, which has loaded MediaPipe and
-    the face network: a full pass over all that (~60 ms) delays the frames it sends and the
+    the face network: a full pass over all that (~60 ms, measured) delays the frames it sends and the
     decisions it times, which is the bench's latency, not the pipeline's.
     """
     gc.collect()
@@ -361,9 +361,9 @@ async def _latency_run(
     return LatencyRun(runs, received, dict(watcher.seen))
 
 
-# Sessions a row's p99 is taken over, at the loads that carry the goal: of 24 sessions (8 lanes,
-# 3 rounds) the "p99" is the slowest one, which one stall of the host decides; of 96 it is
-# between the slowest and the next.
+# Sessions a row's p99 is taken over, from P99_FROM_LOAD lanes up (the goal's load and saturation):
+# of 24 sessions (8 lanes, 3 rounds) the "p99" is the slowest one, which one stall of the host
+# decides; of 96 it is the second slowest.
 P99_SESSIONS = 96
 P99_FROM_LOAD = 4  # concurrent sessions; below it a row keeps ``rounds`` (96 sessions one at a time: 9 min)
 

@@ -163,7 +163,7 @@ def format_latency(report: dict[str, Any]) -> str:
     p, i, lat = report["processor"], report["identity"], report["latency"]
     lines = [
         f"processor {p['pipeline_fps']:.1f} frames/s "
-        f"({p['ratio']:.2f} of the {p['ceiling_fps']:.1f} ceiling, {ceiling_span(p)}); "
+        f"({p['ratio']:.3f} of the {p['ceiling_fps']:.1f} ceiling, {ceiling_span(p)}); "
         f"identity {i['embedding_ms']:.1f} ms/sample "
         f"({i.get('embedding_ms_facemesh_again', float('nan')):.1f} with FaceMesh run again) "
         f"x {i['embeddings_per_session']:.2f} per session; {network_line(i)}",
@@ -225,7 +225,7 @@ def format_report(report: dict[str, Any]) -> str:
         "|---|---|",
         "| FaceMesh ceiling (decode + model, plain loop) | "
         f"{p['ceiling_fps']:.1f} frames/s ({ceiling_span(p)}) |",
-        f"| 1 processor through Kafka | {p['pipeline_fps']:.1f} frames/s ({p['ratio']:.2f} of ceiling) |",
+        f"| 1 processor through Kafka | {p['pipeline_fps']:.1f} frames/s ({p['ratio']:.3f} of ceiling) |",
         f"| 2 processors through Kafka | {s['fps_2']:.1f} frames/s (speed-up {s['speedup']:.2f}) |",
     ]
     i = report["identity"]
@@ -297,7 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only the decision latency at 1 session and at 70%% of saturation (and what saturation needs)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="sessions per lane in --latency-only")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="sessions per lane in --latency-only, at least (4 lanes and more: enough for 96 sessions)",
+    )
     parser.add_argument(
         "--loads",
         type=lambda text: [int(n) for n in text.split(",")],

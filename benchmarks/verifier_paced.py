@@ -6,8 +6,10 @@ what is paid per batch (a fetch, a changelog send, a commit) is shared by all of
 pace a batch is one event and pays all of it alone. Here ``lanes`` sessions send their
 observations at 10 per second each, straight to the verifier's input (no processor, so only
 the verifier and the broker use the cores), and the worker's CPU is read from ``/proc`` over
-``seconds``. Uses the broker at ``$LIVENESS_BOOTSTRAP``; run it with ``PYTHONPATH`` at one
-checkout, then at the other.
+``seconds`` (from the worker's readiness: its start-up work after joining the group, the
+session starts and the ticks are in the CPU, and only the observations are counted as events).
+``committed`` is how many of them the worker had committed by the end. Uses the broker at
+``$LIVENESS_BOOTSTRAP``; run it with ``PYTHONPATH`` at one checkout, then at the other.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks import measure
 from benchmarks.frames import genuine_recordings
@@ -72,6 +75,27 @@ async def paced_load(
     return sent
 
 
+async def observations_committed(kafka: KafkaSettings, group: str, sent: int, timeout_s: float = 30.0) -> int:
+    """The observations ``group`` has committed, once that reaches ``sent`` (or at the timeout):
+    proof that the worker handled the load, not only that it was sent."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            offsets = await admin.list_consumer_group_offsets(group)
+            committed = sum(
+                meta.offset
+                for tp, meta in offsets.items()
+                if tp.topic == kafka.topics.observations and meta.offset > 0
+            )
+            if committed >= sent or time.monotonic() > deadline:
+                return committed
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lanes", type=int, default=8)
@@ -91,9 +115,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         cpu_before = measure.cpu_seconds(worker.pid)
         events = asyncio.run(paced_load(stack.kafka, service, recording, template, args.lanes, args.seconds))
         cpu = measure.cpu_seconds(worker.pid) - cpu_before
+        handled = asyncio.run(observations_committed(stack.kafka, stack.verifier_app_id, events))
     return {
         "lanes": float(args.lanes),
         "events": float(events),
+        "committed": float(handled),
         "cpu_ms_per_event": cpu / events * 1000 if events else float("nan"),
         "cores": cpu / args.seconds,
     }

@@ -53,7 +53,7 @@ echo "docker stage: tools and daemon ready in $(( $(date +%s) - STAGE_START )) s
 # The Docker host is often shared and long-lived: the free space is printed before and after
 # (build.sh removes what earlier builds left and warns when the host is short of space).
 DOCKER_ROOT=$(docker info -f '{{.DockerRootDir}}')
-free_gb() { df -Pk "$DOCKER_ROOT" | awk 'NR == 2 {print int($4 / 1048576)}'; }
+free_gb() { df -Pk "$DOCKER_ROOT" 2>/dev/null | awk 'NR == 2 {print int($4 / 1048576)}' || echo "?"; }
 echo "docker stage: $(free_gb) GB free under $DOCKER_ROOT"
 
 PYTHON=$PY nice -n 5 deploy/images/build.sh

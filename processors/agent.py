@@ -79,9 +79,8 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
 
     @app.agent(frames)
     async def analyse_frames(stream: faust.StreamT) -> None:
-        # A full collection walked the ~150,000 objects of MediaPipe, OpenCV, dlib and Faust in
-        # 60-90 ms holding the interpreter, so every frame in flight waited that long; frozen now,
-        # they are never walked again.
+        # The ~150,000 start-up objects of MediaPipe, OpenCV, dlib and Faust are frozen: a full
+        # collection over them holds the interpreter 60-125 ms, and every frame in flight waits.
         settle_garbage_collector()
         # The inference thread takes, as one batch, every frame that arrived while it was busy:
         # back to back on a backlog, while the event loop fetches and sends; a lone frame at

@@ -14,14 +14,14 @@
   Faust's own.
 - Direct delivery (``BatchDeliveryApp.deliver_directly``): the records of chosen topics skip
   the conductor, the topic's channel queue and the agent's stream (an event object, a queue
-  put and get, the stream's per-event sensors and the ``take_events`` buffer per record) and
+  put and get, the stream's per-event sensors and a batching buffer per record) and
   go, in fetch order, in batches of up to ``max_records``, straight to a handler. One task of
   the consumer runs the handler, batch after batch; the fetcher hands it a bounded number of
   batches ahead, so the next fetch overlaps the batches under way as it overlapped the agent's
   before (in the fetcher's own task the worker sat idle through every fetch). Each record is tracked
   as the stream tracked it and acknowledged once the handler returns, so an offset is committed
   only after its batch is processed. A batch handed over is processed to its end even when a
-  rebalance begins meanwhile (as the agent's batch and its ``take_events`` buffer were: the
+  rebalance begins meanwhile (as an agent's batch under way is: the
   rebalance waits for every tracked record to be acknowledged); the records not yet handed
   over are left unread and are fetched again after the rebalance's seek to the committed
   offsets. The topics keep their agent, so the consumer subscribes to them and Faust's tables,
@@ -290,7 +290,7 @@ def settle_garbage_collector() -> None:
 
     Measured on the verifier worker's backlog: the collector took ~9% of its CPU, most of it
     in full passes over the start-up objects; frozen, they are never walked again (they live
-    as long as the process anyway). In the processor a full pass took 60-90 ms, a stall of
+    as long as the process anyway). In the processor a full pass took 60-125 ms, a stall of
     every frame in flight.
     """
     gc.collect()

@@ -411,9 +411,9 @@ def make_verifier_app(
     async def verify_sessions(stream: faust.StreamT) -> None:
         """Subscribes the inputs; their records come through ``verify_batch`` (any left here too)."""
         settle_garbage_collector()  # the worker has started: what it holds now stays
-        # Without a batch window: Faust's take_events woke the idle agent every window, 200 times
-        # a second (8% of a camera-paced verifier's py-spy samples), for records that reach it
-        # only exceptionally.
+        # No batch window: a window's timer wakes the idle agent 200 times a second (with Faust's
+        # take_events, 8% of a camera-paced verifier's py-spy samples), and records reach this
+        # agent only exceptionally.
         await in_ready_batches(stream, worker.batch_max_events, verify_batch)
 
     @app.on_partitions_assigned.connect

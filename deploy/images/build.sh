@@ -94,19 +94,26 @@ build_prometheus() {
 }
 
 # A rebuilt role leaves ~1 GB untagged (its build stage, the image its tag pointed at before): a host
-# that builds every day fills its disk within weeks. Untagged images with the label go; tagged ones
-# and anything not built here stay.
+# that builds every day would fill its disk within weeks. Untagged images with the label go (ours,
+# or built FROM ours) once they are older than REPLACED_AGE, so a build running beside this one
+# keeps its build stage until its COPY --from has read it; tagged images stay. A prune that fails
+# (the daemon runs one prune at a time) leaves them to the next build, and the build goes on.
+REPLACED_AGE=${LIVENESS_PRUNE_AFTER:-15m}
 prune_replaced() {
-  docker image prune -f --filter "label=$LABEL" | tail -1
+  docker image prune -f --filter "label=$LABEL" --filter "until=$REPLACED_AGE" 2>&1 | tail -1 \
+    || echo "image prune failed; left for the next build"
 }
 
 # The images, their build stages and their contexts take ~4 GB at the peak of a full build. A host
 # short of it is named as the cause before a build fails half-way with "no space left on device".
+# Best effort: a daemon whose root is not a local directory (a remote DOCKER_HOST) is not checked.
 warn_if_short_of_space() {
   local root free_gb
-  root=$(docker info -f '{{.DockerRootDir}}')
-  free_gb=$(df -Pk "$root" "$OUT" | awk 'NR > 1 && (min == "" || $4 < min) {min = $4} END {print int(min / 1048576)}')
-  if [ "$free_gb" -lt 6 ]; then
+  root=$(docker info -f '{{.DockerRootDir}}' 2>/dev/null) || root=""
+  [ -d "$root" ] || root=$OUT
+  free_gb=$(df -Pk "$root" "$OUT" 2>/dev/null \
+    | awk 'NR > 1 && (min == "" || $4 < min) {min = $4} END {print int(min / 1048576)}') || return 0
+  if [ -n "$free_gb" ] && [ "$free_gb" -lt 6 ]; then
     echo "WARNING: only $free_gb GB free for $root and $OUT; a full build needs ~4 GB. Docker holds:" >&2
     docker system df >&2 || true
   fi
@@ -126,7 +133,7 @@ for target in "${targets[@]}"; do
     prometheus) build_base; build_prometheus ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
-  [ "$target" = base ] || prune_replaced >/dev/null
+  [ "$target" = base ] || prune_replaced >/dev/null || true
   image=$([ "$target" = base ] && echo "$BASE" || echo "liveness-$target:$TAG")
   size=$(docker image inspect -f '{{.Size}}' "$image")
   echo "$image: $((size / 1000000)) MB, built in $(( $(date +%s) - start )) s"

@@ -51,4 +51,5 @@ def test_paced_verifier_reports_its_cpu_per_event(
     figures = verifier_paced.main(["--lanes", "2", "--seconds", "3", "--work-dir", str(tmp_path)])
     # Two lanes at 10 observations a second for 3 s (the first lane's start-up aside).
     assert 30 <= figures["events"] <= 60
+    assert figures["committed"] == figures["events"]  # the verifier handled every one
     assert 0 < figures["cpu_ms_per_event"] < 1_000 and figures["cores"] > 0
