@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 import cv2
+import mediapipe as mp
 import numpy as np
 import orjson
 import pytest
@@ -19,6 +21,7 @@ from processors.landmarks import (
     NOSE_TIP,
     FaceAnalyzer,
     FrameLimits,
+    OneThreadFaceMesh,
     decode_jpeg,
     jpeg_dimensions,
     landmark_array,
@@ -352,3 +355,45 @@ def test_landmark_array_with_visibility_set_falls_back_to_the_fields(
 
     fields = np.array([(p.x, p.y, p.z) for p in changed.landmark], dtype=np.float64)
     assert np.array_equal(landmark_array(changed), fields)
+
+
+def _thread_cpu_ticks() -> dict[int, int]:
+    """CPU clock ticks (user + system) of each of this process's threads, by thread id."""
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+        ticks[int(tid)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def test_face_analyzer_runs_facemesh_on_one_thread(media: MediaSet) -> None:
+    image = read_bgr(media.root / "franck_03909.jpg")
+    before = set(_thread_cpu_ticks())
+    with FaceAnalyzer() as analyzer:
+        analyzer.analyse_image(image)  # builds the graph and starts its threads
+        started = {tid: ticks for tid, ticks in _thread_cpu_ticks().items() if tid not in before}
+        for _ in range(60):  # ~0.3 s of FaceMesh: tens of clock ticks to share out
+            analyzer.analyse_image(image)
+        after = _thread_cpu_ticks()
+    worked = {tid: after.get(tid, ticks) - ticks for tid, ticks in started.items()}
+    busy = [tid for tid, ticks in worked.items() if ticks > 2]
+    assert sum(worked.values()) >= 10, worked  # the graph's threads did the work
+    assert len(busy) == 1, worked
+
+
+def test_one_thread_facemesh_gives_mediapipes_own_landmarks_bit_for_bit(media: MediaSet) -> None:
+    options = {"static_image_mode": True, "max_num_faces": 2, "refine_landmarks": False}
+    images = [
+        cv2.cvtColor(read_bgr(media.root / name), cv2.COLOR_BGR2RGB)
+        for name in ("franck_03909.jpg", "cage.jpg", "joconde.jpg", "walter2_crop.jpg")
+    ]
+    with mp.solutions.face_mesh.FaceMesh(**options) as pooled, OneThreadFaceMesh(**options) as single:
+        for image in images:
+            expected = [landmark_array(f) for f in pooled.process(image).multi_face_landmarks or ()]
+            found = [landmark_array(f) for f in single.process(image).multi_face_landmarks or ()]
+            assert expected, "a face is found"
+            assert len(found) == len(expected)
+            assert all(np.array_equal(a, b) for a, b in zip(found, expected, strict=True))
