@@ -71,6 +71,8 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
     observations = app.topic(topics.observations, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facemesh")
+    # Decodes a batch's later frames while FaceMesh runs on the earlier ones (``analyse_batch``).
+    decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jpeg-decode")
     analyzer = executor.submit(
         FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits
     ).result()
@@ -102,7 +104,7 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
         for _ in messages:
             metrics.frame_consumed()
         results = await asyncio.get_running_loop().run_in_executor(
-            executor, logs.in_context(analyse_batch), analyzer, items, now_ms()
+            executor, logs.in_context(analyse_batch), analyzer, items, now_ms(), decoder
         )
         for message, result in zip(messages, results, strict=True):
             logs.bind_session(message.key)  # records are keyed by session id

@@ -128,7 +128,16 @@ class FaceAnalyzer:
 
     def analyse_jpeg(self, data: bytes) -> FrameAnalysis:
         """Decode (within ``limits``) and analyse one JPEG frame."""
-        return self._analyse(decode_jpeg(data, self.limits, rgb=True), self.mesh_points_rgb)
+        return self.analyse_decoded(self.decode(data))
+
+    def decode(self, data: bytes) -> NDArray[np.uint8]:
+        """One JPEG frame decoded within ``limits``, in the channel order FaceMesh takes (RGB).
+        Safe from any thread: it does not touch the graph."""
+        return decode_jpeg(data, self.limits, rgb=True)
+
+    def analyse_decoded(self, rgb: NDArray[np.uint8]) -> FrameAnalysis:
+        """Analyse one frame from ``decode``."""
+        return self._analyse(rgb, self.mesh_points_rgb)
 
     def analyse_image(self, bgr: NDArray[np.uint8]) -> FrameAnalysis:
         """Analyse one BGR image: faces sorted by box area, largest first."""

@@ -1,0 +1,84 @@
+"""The processor core on a batch of real frame records: decoded ahead or in place, the same results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from devtools.media import MediaSet, fetch_media
+from processors.landmarks import FaceAnalyzer
+from processors.pipeline import FrameResult, analyse_batch
+from schemas.codec import frame_headers
+from schemas.events import FrameMeta, SourceRef
+from schemas.reasons import DeadLetterReason
+
+PHOTOS = ("franck_03909.jpg", "cage.jpg", "joconde.jpg", "walter2_crop.jpg")
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A one-thread executor that counts what it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[FaceAnalyzer]:
+    with FaceAnalyzer() as face_analyzer:
+        yield face_analyzer
+
+
+@pytest.fixture(scope="module")
+def batch() -> list[tuple[Any, ...]]:
+    """Four photos, then a frame cut short and one without its headers, then a photo again."""
+    media: MediaSet = fetch_media()
+    jpegs = [(media.root / name).read_bytes() for name in PHOTOS]
+    frames = [*jpegs, jpegs[0][: len(jpegs[0]) // 2], jpegs[1], jpegs[2]]
+    headers: list[Any] = [frame_headers(FrameMeta("s-1", seq, 1_000 + seq)) for seq in range(len(frames))]
+    headers[5] = None
+    return [
+        (jpeg, header, 2_000, SourceRef("liveness.frames", 0, offset))
+        for offset, (jpeg, header) in enumerate(zip(frames, headers, strict=True))
+    ]
+
+
+def outcome(result: FrameResult) -> tuple[Any, ...]:
+    """What a result says, without the time FaceMesh took."""
+    observation, letter = result.observation, result.dead_letter
+    return (
+        observation and (observation.seq, observation.faces, observation.error),
+        letter and (letter.reason, letter.source_offset),
+    )
+
+
+def test_analyse_batch_decoded_ahead_gives_the_in_place_results(
+    analyzer: FaceAnalyzer, batch: list[tuple[Any, ...]]
+) -> None:
+    in_place = analyse_batch(analyzer, batch, 3_000)
+    with CountingExecutor() as decoder:
+        ahead = analyse_batch(analyzer, batch, 3_000, decoder)
+
+    assert [outcome(r) for r in ahead] == [outcome(r) for r in in_place]
+    assert all(r.observation and r.observation.faces for r in in_place[:4])
+    assert in_place[4].dead_letter and in_place[4].dead_letter.reason == DeadLetterReason.CORRUPT_FRAME.value
+    assert in_place[5].observation is None and in_place[5].dead_letter is not None
+    assert in_place[6].observation and in_place[6].observation.faces
+    assert decoder.submitted == len(batch) - 1  # every frame but the first
+
+
+def test_analyse_batch_lone_frame_is_decoded_in_place(
+    analyzer: FaceAnalyzer, batch: list[tuple[Any, ...]]
+) -> None:
+    with CountingExecutor() as decoder:
+        (result,) = analyse_batch(analyzer, batch[:1], 3_000, decoder)
+
+    assert result.observation and result.observation.faces
+    assert decoder.submitted == 0
