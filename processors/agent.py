@@ -71,7 +71,7 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
     observations = app.topic(topics.observations, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facemesh")
-    # Decodes a batch's later frames while FaceMesh runs on the earlier ones (``analyse_batch``).
+    # Decodes a batch's next frame while FaceMesh runs on the current one (``analyse_batch``).
     decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jpeg-decode")
     analyzer = executor.submit(
         FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits

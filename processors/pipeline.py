@@ -53,8 +53,10 @@ def process_frame(
     except LivenessError as exc:
         return FrameResult(None, dead_letter(exc.reason_code, str(exc), source, jpeg, None, now_ms))
     try:
-        rgb = decoded.result() if decoded is not None else analyzer.decode(jpeg or b"")
-        analysis = analyzer.analyse_decoded(rgb)
+        if decoded is None:
+            analysis = analyzer.analyse_jpeg(jpeg or b"")
+        else:
+            analysis = analyzer.analyse_decoded(decoded.result())
     except LivenessError as exc:
         reason, detail = exc.reason_code, str(exc)
     except Exception as exc:  # a model failure on one frame must not stop the worker
@@ -105,16 +107,17 @@ def analyse_batch(
 ) -> list[FrameResult]:
     """``process_frame`` over ``(jpeg, headers, received_at_ms, source)`` items, in order.
 
-    With a ``decoder`` (a thread of its own), every frame after the first is decoded there while
-    FaceMesh runs on the one before: on a backlog the decode (~1.2 ms of a ~6-ms frame) takes the
-    other core instead of the inference thread's time. The first frame is decoded here, so a lone
+    With a ``decoder`` (a thread of its own), the next frame is decoded there while FaceMesh runs
+    on this one: on a backlog the decode (~1.2 ms of a ~6-ms frame) takes the other core instead
+    of the inference thread's time. One frame ahead at most, so a batch of the largest frames
+    allowed holds two decoded images, not eight. The first frame is decoded here, so a lone
     frame at camera pace pays no hand-over between threads.
     """
-    ahead: list[Future[NDArray[np.uint8]] | None] = [None] * len(items)
-    if decoder is not None:
-        for index, (jpeg, *_) in enumerate(items[1:], start=1):
-            ahead[index] = decoder.submit(analyzer.decode, jpeg or b"")
-    return [
-        process_frame(analyzer, jpeg, headers, received, source, now_ms, decoded)
-        for (jpeg, headers, received, source), decoded in zip(items, ahead, strict=True)
-    ]
+    results = []
+    upcoming: Future[NDArray[np.uint8]] | None = None
+    for index, (jpeg, headers, received, source) in enumerate(items):
+        decoded, upcoming = upcoming, None
+        if decoder is not None and index + 1 < len(items):
+            upcoming = decoder.submit(analyzer.decode, items[index + 1][0] or b"")
+        results.append(process_frame(analyzer, jpeg, headers, received, source, now_ms, decoded))
+    return results

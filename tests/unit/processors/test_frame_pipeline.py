@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -19,15 +19,35 @@ PHOTOS = ("franck_03909.jpg", "cage.jpg", "joconde.jpg", "walter2_crop.jpg")
 
 
 class CountingExecutor(ThreadPoolExecutor):
-    """A one-thread executor that counts what it is given."""
+    """A one-thread executor that counts what it is given (and notes it in ``log``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: list[str] | None = None) -> None:
         super().__init__(max_workers=1)
         self.submitted = 0
+        self.log = log if log is not None else []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         self.submitted += 1
+        self.log.append("decode ahead")
         return super().submit(fn, *args, **kwargs)
+
+
+class NotingAnalyzer:
+    """The analyzer, noting in ``log`` each frame FaceMesh runs on."""
+
+    def __init__(self, analyzer: FaceAnalyzer, log: list[str]) -> None:
+        self.analyzer, self.log = analyzer, log
+
+    def decode(self, data: bytes) -> Any:
+        return self.analyzer.decode(data)
+
+    def analyse_jpeg(self, data: bytes) -> Any:
+        self.log.append("facemesh")
+        return self.analyzer.analyse_jpeg(data)
+
+    def analyse_decoded(self, rgb: Any) -> Any:
+        self.log.append("facemesh")
+        return self.analyzer.analyse_decoded(rgb)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +102,14 @@ def test_analyse_batch_lone_frame_is_decoded_in_place(
 
     assert result.observation and result.observation.faces
     assert decoder.submitted == 0
+
+
+def test_analyse_batch_decodes_one_frame_ahead_at_most(
+    analyzer: FaceAnalyzer, batch: list[tuple[Any, ...]]
+) -> None:
+    log: list[str] = []
+    with CountingExecutor(log) as decoder:
+        analyse_batch(cast(FaceAnalyzer, NotingAnalyzer(analyzer, log)), batch[:4], 3_000, decoder)
+
+    # The next frame's decode is handed over just before FaceMesh runs on this one.
+    assert log == ["decode ahead", "facemesh"] * 3 + ["facemesh"]
