@@ -2,8 +2,9 @@
 of its own, side by side: ``python -m benchmarks.decode_ahead [--frames 400] [--rounds 3]``.
 
 Both run ``processors.pipeline.analyse_batch`` over the same frame records in batches of 8 (a
-backlog, as the worker takes it) on one FaceMesh graph, in turn, ``rounds`` times. Each round
-prints both rates, their ratio, and whether the observations' faces and the dead letters agree.
+backlog, as the worker takes it) on one FaceMesh graph, in turn (each side first in every other
+round), ``rounds`` times. Each round prints both rates, their ratio, and whether the
+observations' faces and the dead letters agree.
 """
 
 from __future__ import annotations
@@ -76,8 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         analyzer.analyse_jpeg(items[0][0])  # the first call builds the graph
         print(f"{len(items)} frames in batches of {BATCH}, rounds alternated")
         for round_ in range(1, args.rounds + 1):
-            in_place, results_a = batched_rate(analyzer, items, None)
-            ahead, results_b = batched_rate(analyzer, items, decoder)
+            # Each side goes first in every other round, so neither always meets a warmer machine.
+            if round_ % 2:
+                in_place, results_a = batched_rate(analyzer, items, None)
+                ahead, results_b = batched_rate(analyzer, items, decoder)
+            else:
+                ahead, results_b = batched_rate(analyzer, items, decoder)
+                in_place, results_a = batched_rate(analyzer, items, None)
             print(
                 f"round {round_}  in place {in_place:6.1f} frames/s  decoded ahead {ahead:6.1f} frames/s  "
                 f"ratio {ahead / in_place:.2f}  same results: {same_results(results_a, results_b)}"

@@ -2,7 +2,8 @@
 
 Inference runs on one dedicated thread so the event loop keeps serving Kafka
 heartbeats; it takes the frames that arrived while it was busy as one batch, in
-order, which keeps the order of every partition. Scale by adding processes, up to
+order, which keeps the order of every partition, and a second thread decodes each
+batch's next frame meanwhile. Scale by adding processes, up to
 the partition count.
 
 The same worker is the identity stage: it answers the verifier's identity requests

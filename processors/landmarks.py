@@ -80,10 +80,9 @@ class OneThreadFaceMesh(mp.solutions.face_mesh.FaceMesh):  # type: ignore[misc] 
     By default MediaPipe spreads a graph's calculators over a pool of one thread per core, and
     one image at a time hops between those threads from calculator to calculator. On a worker
     that shares two cores with Kafka, the verifier and the identity network, each hop can wait
-    for a core. With two processes keeping the cores busy in bursts, one inference took 4.3-4.7 ms
-    on one thread against 5.1-5.5 on the pool, p99 8-10 ms against 11; on an idle machine the two
-    are within 0.3 ms (``python -m benchmarks.facemesh_threads``, three alternated rounds). The
-    same calculators run in the same order on the same inputs: the landmarks are the same bit for bit.
+    for a core; on one thread there is no hop (``python -m benchmarks.facemesh_threads`` times
+    both; docs/benchmarks/latency/ has the figures). The same calculators run in the same order
+    on the same inputs: the landmarks are the same bit for bit.
     """
 
     def _modify_calculator_options(self, config: Any, calculator_params: Any) -> None:
@@ -100,8 +99,8 @@ class OneThreadFaceMesh(mp.solutions.face_mesh.FaceMesh):  # type: ignore[misc] 
 class FaceAnalyzer:
     """MediaPipe FaceMesh on single images, reduced to the facts the verifier needs.
 
-    Not thread-safe: the MediaPipe graph runs one image at a time and must not
-    be called concurrently, so each thread owns its own analyzer. Close it, or
+    Not thread-safe, except ``decode``: the MediaPipe graph runs one image at a time and
+    must not be called concurrently, so each thread owns its own analyzer. Close it, or
     use ``with``.
     """
 

@@ -46,11 +46,13 @@ def process_frame(
     """Analyse one frame record; never raises for bad input.
 
     ``decoded``: the frame being decoded elsewhere (``analyzer.decode``), for a caller that
-    decodes the next frames while FaceMesh runs on this one; its errors count as the decode's.
+    decodes the next frame while FaceMesh runs on this one; its errors count as the decode's.
     """
     try:
         meta = parse_frame_headers(headers)
     except LivenessError as exc:
+        if decoded is not None:
+            decoded.cancel()  # a frame refused for its headers is never looked at
         return FrameResult(None, dead_letter(exc.reason_code, str(exc), source, jpeg, None, now_ms))
     try:
         if decoded is None:
@@ -108,16 +110,26 @@ def analyse_batch(
     """``process_frame`` over ``(jpeg, headers, received_at_ms, source)`` items, in order.
 
     With a ``decoder`` (a thread of its own), the next frame is decoded there while FaceMesh runs
-    on this one: on a backlog the decode (~1.2 ms of a ~6-ms frame) takes the other core instead
-    of the inference thread's time. One frame ahead at most, so a batch of the largest frames
-    allowed holds two decoded images, not eight. The first frame is decoded here, so a lone
-    frame at camera pace pays no hand-over between threads.
+    on this one: on a backlog the decode takes the other core instead of the inference thread's
+    time. One frame ahead at most, so a batch of the largest frames allowed holds at most two
+    decoded images. The first frame is decoded here, so a lone frame at camera pace pays no
+    hand-over between threads. A decoder that no longer takes work (shut down) leaves each
+    frame to be decoded here.
     """
     results = []
     upcoming: Future[NDArray[np.uint8]] | None = None
     for index, (jpeg, headers, received, source) in enumerate(items):
         decoded, upcoming = upcoming, None
         if decoder is not None and index + 1 < len(items):
-            upcoming = decoder.submit(analyzer.decode, items[index + 1][0] or b"")
+            upcoming = _decode_ahead(decoder, analyzer, items[index + 1][0])
         results.append(process_frame(analyzer, jpeg, headers, received, source, now_ms, decoded))
     return results
+
+
+def _decode_ahead(
+    decoder: Executor, analyzer: FaceAnalyzer, jpeg: bytes | None
+) -> Future[NDArray[np.uint8]] | None:
+    try:
+        return decoder.submit(analyzer.decode, jpeg or b"")
+    except RuntimeError:  # the executor was shut down (the worker is stopping)
+        return None

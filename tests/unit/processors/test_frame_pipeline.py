@@ -27,9 +27,10 @@ class CountingExecutor(ThreadPoolExecutor):
         self.log = log if log is not None else []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)  # raises once shut down: nothing noted
         self.submitted += 1
         self.log.append("decode ahead")
-        return super().submit(fn, *args, **kwargs)
+        return future
 
 
 class NotingAnalyzer:
@@ -42,7 +43,7 @@ class NotingAnalyzer:
         return self.analyzer.decode(data)
 
     def analyse_jpeg(self, data: bytes) -> Any:
-        self.log.append("facemesh")
+        self.log.append("decode + facemesh")
         return self.analyzer.analyse_jpeg(data)
 
     def analyse_decoded(self, rgb: Any) -> Any:
@@ -111,5 +112,19 @@ def test_analyse_batch_decodes_one_frame_ahead_at_most(
     with CountingExecutor(log) as decoder:
         analyse_batch(cast(FaceAnalyzer, NotingAnalyzer(analyzer, log)), batch[:4], 3_000, decoder)
 
-    # The next frame's decode is handed over just before FaceMesh runs on this one.
-    assert log == ["decode ahead", "facemesh"] * 3 + ["facemesh"]
+    # The next frame's decode is handed over just before FaceMesh runs on this one; only the
+    # first frame is decoded in place.
+    assert log == ["decode ahead", "decode + facemesh"] + ["decode ahead", "facemesh"] * 2 + ["facemesh"]
+
+
+def test_analyse_batch_decoder_shut_down_decodes_in_place(
+    analyzer: FaceAnalyzer, batch: list[tuple[Any, ...]]
+) -> None:
+    log: list[str] = []
+    decoder = CountingExecutor()
+    decoder.shutdown()
+
+    results = analyse_batch(cast(FaceAnalyzer, NotingAnalyzer(analyzer, log)), batch[:3], 3_000, decoder)
+
+    assert log == ["decode + facemesh"] * 3
+    assert all(r.observation and r.observation.faces for r in results)

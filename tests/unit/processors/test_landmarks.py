@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import cv2
 import mediapipe as mp
@@ -369,23 +370,60 @@ def _thread_cpu_ticks() -> dict[int, int]:
     return ticks
 
 
-def test_face_analyzer_runs_facemesh_on_one_thread(media: MediaSet) -> None:
-    image = read_bgr(media.root / "franck_03909.jpg")
+def graph_threads_at_work(
+    make: Callable[[], Any], run: Callable[[Any, np.ndarray], object], rgb: np.ndarray, frames: int = 60
+) -> dict[int, int]:
+    """CPU ticks spent by each thread started while ``make()`` built a FaceMesh graph, over
+    ``frames`` passes of ``run(graph, rgb)``."""
     before = set(_thread_cpu_ticks())
-    with FaceAnalyzer() as analyzer:
-        analyzer.analyse_image(image)  # builds the graph and starts its threads
+    with make() as graph:
+        run(graph, rgb)  # the first pass initialises the models
         started = {tid: ticks for tid, ticks in _thread_cpu_ticks().items() if tid not in before}
-        for _ in range(60):  # ~0.3 s of FaceMesh: tens of clock ticks to share out
-            analyzer.analyse_image(image)
+        for _ in range(frames):  # ~0.3 s of FaceMesh: tens of clock ticks to share out
+            run(graph, rgb)
         after = _thread_cpu_ticks()
-    worked = {tid: after.get(tid, ticks) - ticks for tid, ticks in started.items()}
-    busy = [tid for tid, ticks in worked.items() if ticks > 2]
-    assert sum(worked.values()) >= 10, worked  # the graph's threads did the work
-    assert len(busy) == 1, worked
+    return {tid: after.get(tid, ticks) - ticks for tid, ticks in started.items()}
+
+
+def busy(worked: dict[int, int]) -> int:
+    return len([tid for tid, ticks in worked.items() if ticks > 2])
+
+
+FACEMESH_OPTIONS = {"static_image_mode": True, "max_num_faces": 2, "refine_landmarks": False}
+
+
+def processed(mesh: Any, rgb: np.ndarray) -> object:
+    return mesh.process(rgb)
+
+
+def test_one_thread_facemesh_works_on_one_thread(media: MediaSet) -> None:
+    rgb = cv2.cvtColor(read_bgr(media.root / "franck_03909.jpg"), cv2.COLOR_BGR2RGB)
+    worked = graph_threads_at_work(lambda: OneThreadFaceMesh(**FACEMESH_OPTIONS), processed, rgb)
+
+    assert sum(worked.values()) >= 10, worked  # the graph's own threads did the work
+    assert busy(worked) == 1, worked
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="MediaPipe's pool is one thread on one core")
+def test_mediapipes_own_facemesh_works_on_several_threads(media: MediaSet) -> None:
+    # The control for the test above: the same measure tells the default pool apart.
+    rgb = cv2.cvtColor(read_bgr(media.root / "franck_03909.jpg"), cv2.COLOR_BGR2RGB)
+    worked = graph_threads_at_work(
+        lambda: mp.solutions.face_mesh.FaceMesh(**FACEMESH_OPTIONS), processed, rgb
+    )
+
+    assert busy(worked) > 1, worked
+
+
+def test_face_analyzer_runs_facemesh_on_one_thread(media: MediaSet) -> None:
+    rgb = cv2.cvtColor(read_bgr(media.root / "franck_03909.jpg"), cv2.COLOR_BGR2RGB)
+    worked = graph_threads_at_work(FaceAnalyzer, FaceAnalyzer.mesh_points_rgb, rgb)
+
+    assert busy(worked) == 1, worked
 
 
 def test_one_thread_facemesh_gives_mediapipes_own_landmarks_bit_for_bit(media: MediaSet) -> None:
-    options = {"static_image_mode": True, "max_num_faces": 2, "refine_landmarks": False}
+    options = FACEMESH_OPTIONS
     images = [
         cv2.cvtColor(read_bgr(media.root / name), cv2.COLOR_BGR2RGB)
         for name in ("franck_03909.jpg", "cage.jpg", "joconde.jpg", "walter2_crop.jpg")
