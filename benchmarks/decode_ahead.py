@@ -51,15 +51,7 @@ def batched_rate(
 
 def same_results(a: Sequence[FrameResult], b: Sequence[FrameResult]) -> bool:
     """The same faces in every observation and the same dead letters (the inference time aside)."""
-
-    def facts(result: FrameResult) -> tuple[Any, ...]:
-        observation, letter = result.observation, result.dead_letter
-        return (
-            observation and (observation.session_id, observation.seq, observation.faces, observation.error),
-            letter and (letter.reason, letter.source_offset),
-        )
-
-    return len(a) == len(b) and all(facts(x) == facts(y) for x, y in zip(a, b, strict=True))
+    return len(a) == len(b) and all(x.findings() == y.findings() for x, y in zip(a, b, strict=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,12 +12,18 @@ the moment the deciding frame was acknowledged to the producer to the decision's
 - ``deliver``: until the decision reached the watcher.
 
 Every process runs on this machine, so the clocks agree. ``--top`` prints the slowest sessions.
+
+It also prints what each process spent meanwhile, in cores and in CPU ms per frame sent: the
+two workers, the processor's network processes, this process (the cameras and the decision
+watcher) and, with ``--broker-pid-file``, the broker. At camera pace a frame travels alone, so
+it costs more than on a backlog, where the Kafka clients' work is shared by a batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,11 +84,25 @@ def session_hops(
     return rows
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started that still run (the processor's network processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
+
+
+def cpu_per_frame(spent_s: dict[str, float], elapsed_s: float, frames: int) -> dict[str, tuple[float, float]]:
+    """Each process's CPU seconds over a run as ``(cores, CPU ms per frame)``, and their ``total``."""
+    rows = {name: (spent / elapsed_s, spent * 1000 / frames) for name, spent in spent_s.items()}
+    total = sum(spent_s.values())
+    return {**rows, "total": (total / elapsed_s, total * 1000 / frames)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hops", description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=8, help="concurrent sessions at 10 fps [8]")
     parser.add_argument("--rounds", type=int, default=3, help="sessions each lane runs in turn [3]")
     parser.add_argument("--bootstrap", required=True, help="a running broker")
+    parser.add_argument("--broker-pid-file", type=Path, help="the broker's pid file, to count its CPU too")
     parser.add_argument("--work-dir", type=Path, default=Path("out/bench"))
     parser.add_argument("--top", type=int, default=5, help="slowest sessions to list [5]")
     args = parser.parse_args(argv)
@@ -91,18 +111,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     with bench.stack(1, 1) as stack:
         service = ChallengeService(stack.keys)
         asyncio.run(latency_run(stack.kafka, service, recordings, 1, 1))  # warm-up
-        cpu = {w.role: cpu_seconds(w.pid) for w in stack.workers}
+        pids = {w.role: w.pid for w in stack.workers}
+        processor = pids["processor"]
+        pids |= {f"network {i + 1}": pid for i, pid in enumerate(child_pids(processor))}
+        pids["bench"] = os.getpid()
+        if args.broker_pid_file:
+            pids["broker"] = int(args.broker_pid_file.read_text().split()[0])
+        cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
         began = time.time()
         run = asyncio.run(latency_run(stack.kafka, service, recordings, args.sessions, args.rounds))
         elapsed = time.time() - began
-        usage = {w.role: (cpu_seconds(w.pid) - cpu[w.role]) / elapsed for w in stack.workers}
+        spent = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
         topics = stack.kafka.topics
         records = [
             asyncio.run(_records(stack.kafka, t))
             for t in (topics.observations, topics.identity_requests, topics.decisions)
         ]
     rows = session_hops(run, *records)
-    print(f"{args.sessions} sessions x {args.rounds}: {len(rows)} decisions; cores used", usage)
+    frames = sum(len(acked) for _, acked, _ in run.runs)
+    print(f"{args.sessions} sessions x{args.rounds}: {len(rows)} decisions, {frames} frames, {elapsed:.0f} s")
+    for name, (cores, ms) in cpu_per_frame(spent, elapsed, frames).items():
+        print(f"  {name:10} {cores:5.2f} cores  {ms:6.2f} CPU ms/frame")
     for name in (*HOPS, "total"):
         values = [row[name] for row in rows]
         print(

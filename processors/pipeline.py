@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +33,15 @@ class FrameResult:
     observation: Observation | None
     dead_letter: DeadLetter | None
     analysis: FrameAnalysis | None = None
+
+    def findings(self) -> tuple[Any, ...]:
+        """What the result tells the verifier and operators, without the time FaceMesh took (the
+        one thing that differs between two analyses of the same frame record)."""
+        observation, letter = self.observation, self.dead_letter
+        return (
+            observation and (observation.session_id, observation.seq, observation.faces, observation.error),
+            letter and (letter.reason, letter.source_offset),
+        )
 
 
 def process_frame(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
 
-from benchmarks.hops import HOPS, session_hops
+from benchmarks.hops import HOPS, child_pids, cpu_per_frame, session_hops
 from benchmarks.measure import LatencyRun
 
 SID = "s-1"
@@ -55,3 +58,20 @@ def test_a_session_decided_without_identity_has_empty_identity_hops() -> None:
 
     assert (round(row["frame"]), round(row["request"]), round(row["sample"])) == (15, 0, 0)
     assert round(row["decide"]) == 9 and round(row["deliver"]) == 6
+
+
+def test_cpu_per_frame_gives_cores_and_ms_per_frame_and_their_total() -> None:
+    rows = cpu_per_frame({"processor": 16.0, "verifier": 4.0}, elapsed_s=20.0, frames=1600)
+
+    assert rows["processor"] == pytest.approx((0.8, 10.0))
+    assert rows["verifier"] == pytest.approx((0.2, 2.5))
+    assert rows["total"] == pytest.approx((1.0, 12.5))
+
+
+def test_child_pids_finds_a_running_child() -> None:
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as child:
+        try:
+            assert child.pid in child_pids(os.getpid())
+        finally:
+            child.kill()
+    assert child.pid not in child_pids(os.getpid())

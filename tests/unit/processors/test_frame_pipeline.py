@@ -10,7 +10,7 @@ import pytest
 
 from devtools.media import MediaSet, fetch_media
 from processors.landmarks import FaceAnalyzer
-from processors.pipeline import FrameResult, analyse_batch
+from processors.pipeline import analyse_batch
 from schemas.codec import frame_headers
 from schemas.events import FrameMeta, SourceRef
 from schemas.reasons import DeadLetterReason
@@ -71,15 +71,6 @@ def batch() -> list[tuple[Any, ...]]:
     ]
 
 
-def outcome(result: FrameResult) -> tuple[Any, ...]:
-    """What a result says, without the time FaceMesh took."""
-    observation, letter = result.observation, result.dead_letter
-    return (
-        observation and (observation.seq, observation.faces, observation.error),
-        letter and (letter.reason, letter.source_offset),
-    )
-
-
 def test_analyse_batch_decoded_ahead_gives_the_in_place_results(
     analyzer: FaceAnalyzer, batch: list[tuple[Any, ...]]
 ) -> None:
@@ -87,7 +78,7 @@ def test_analyse_batch_decoded_ahead_gives_the_in_place_results(
     with CountingExecutor() as decoder:
         ahead = analyse_batch(analyzer, batch, 3_000, decoder)
 
-    assert [outcome(r) for r in ahead] == [outcome(r) for r in in_place]
+    assert [r.findings() for r in ahead] == [r.findings() for r in in_place]
     assert all(r.observation and r.observation.faces for r in in_place[:4])
     assert in_place[4].dead_letter and in_place[4].dead_letter.reason == DeadLetterReason.CORRUPT_FRAME.value
     assert in_place[5].observation is None and in_place[5].dead_letter is not None
