@@ -6,26 +6,24 @@
   ``asyncio.wait`` per record. On the verifier worker that bookkeeping cost about as much CPU
   as the decision itself. This consumer runs the same race once per fetched batch: the records
   of the batch are delivered in order, one after the other, inside one task, and a rebalance,
-  stop or crash cancels that task at the record it has reached, as it cancelled the one
-  record's task before. A record not delivered is not marked read, and is fetched again after
-  the rebalance's seek to the committed offsets, as before. Only ``_drain_messages`` differs
-  from Faust's (``faust/transport/consumer.py``, pinned in pyproject.toml); what it does per
-  record (read offsets, gaps for acking topics, commits every ``broker_commit_every``) is
-  Faust's own.
+  stop or crash cancels that task at the record it has reached. A record not delivered is not
+  marked read, and is fetched again after the rebalance's seek to the committed offsets. Only
+  ``_drain_messages`` differs from Faust's (``faust/transport/consumer.py``, pinned in
+  pyproject.toml); what it does per record (read offsets, gaps for acking topics, commits every
+  ``broker_commit_every``) is Faust's own.
 - Direct delivery (``BatchDeliveryApp.deliver_directly``): the records of chosen topics skip
   the conductor, the topic's channel queue and the agent's stream (an event object, a queue
-  put and get, the stream's per-event sensors and a batching buffer per record) and
-  go, in fetch order, in batches of up to ``max_records``, straight to a handler. One task of
-  the consumer runs the handler, batch after batch; the fetcher hands it a bounded number of
-  batches ahead, so the next fetch overlaps the batches under way as it overlapped the agent's
-  before (in the fetcher's own task the worker sat idle through every fetch). Each record is tracked
-  as the stream tracked it and acknowledged once the handler returns, so an offset is committed
-  only after its batch is processed. A batch handed over is processed to its end even when a
-  rebalance begins meanwhile (as an agent's batch under way is: the
-  rebalance waits for every tracked record to be acknowledged); the records not yet handed
-  over are left unread and are fetched again after the rebalance's seek to the committed
-  offsets. The topics keep their agent, so the consumer subscribes to them and Faust's tables,
-  recovery and rebalances are unchanged.
+  put and get, the stream's per-event sensors and a batching buffer per record) and go, in
+  fetch order, in batches of up to ``max_records``, straight to a handler. One task of the
+  consumer runs the handler, batch after batch; the fetcher hands it a bounded number of
+  batches ahead, so the next fetch overlaps the batches under way (in the fetcher's own task
+  the worker would sit idle through every fetch). Each record is tracked as the stream tracked
+  it and acknowledged once the handler returns, so an offset is committed only after its batch
+  is processed. A batch handed over is processed to its end even when a rebalance begins
+  meanwhile (as an agent's batch under way is: the rebalance waits for every tracked record to
+  be acknowledged); the records not yet handed over are left unread and are fetched again
+  after the rebalance's seek to the committed offsets. The topics keep their agent, so the
+  consumer subscribes to them and Faust's tables, recovery and rebalances are unchanged.
 - ``OffsetsMonitor``: Faust's monitor sensor without its per-record timings.
 - ``settle_garbage_collector`` (the processor calls it too): a worker allocates a few containers
   per record; with Python's default thresholds the collector ran hundreds of times a minute and
@@ -167,7 +165,7 @@ class BatchDeliveryConsumer(RewindingConsumer):
         """Run the direct handler on each queued batch, in order, each to its end.
 
         A separate task from the fetcher's, so the next fetch (and the decoding of its records
-        in the consumer's thread) overlaps the batch under way, as it overlapped the agent's.
+        in the consumer's thread) overlaps the batch under way.
         """
         batches = self._direct_batches
         while not self.should_stop:
