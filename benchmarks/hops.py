@@ -85,9 +85,15 @@ def session_hops(
 
 
 def child_pids(pid: int) -> list[int]:
-    """The processes ``pid`` started that still run (the processor's network processes)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in children.read_text().split()] if children.exists() else []
+    """The processes ``pid`` started that still run (the processor's network processes), from
+    whichever of its threads started them: the kernel lists a child under the thread that forked it."""
+    children: list[int] = []
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return sorted(set(children))
 
 
 def cpu_per_frame(spent_s: dict[str, float], elapsed_s: float, frames: int) -> dict[str, tuple[float, float]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -66,6 +68,28 @@ def test_cpu_per_frame_gives_cores_and_ms_per_frame_and_their_total() -> None:
     assert rows["processor"] == pytest.approx((0.8, 10.0))
     assert rows["verifier"] == pytest.approx((0.2, 2.5))
     assert rows["total"] == pytest.approx((1.0, 12.5))
+
+
+def test_child_pids_finds_a_child_started_from_another_thread() -> None:
+    # The kernel lists a child under the thread that forked it, while that thread lives.
+    started: list[subprocess.Popen[bytes]] = []
+    done = threading.Event()
+
+    def start_and_wait() -> None:
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        done.wait(30)
+
+    thread = threading.Thread(target=start_and_wait)
+    thread.start()
+    while not started:
+        time.sleep(0.01)
+    try:
+        assert started[0].pid in child_pids(os.getpid())
+    finally:
+        done.set()
+        thread.join()
+        started[0].kill()
+        started[0].wait()
 
 
 def test_child_pids_finds_a_running_child() -> None:
