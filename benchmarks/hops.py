@@ -96,6 +96,34 @@ def child_pids(pid: int) -> list[int]:
     return sorted(set(children))
 
 
+def processor_children(pid: int) -> dict[str, int]:
+    """The processor's child processes by what they are: its face-network processes, and
+    multiprocessing's resource tracker (which starts with them and stays idle)."""
+    named: dict[str, int] = {}
+    for child in child_pids(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        kind = "resource tracker" if b"resource_tracker" in command else "network"
+        named[f"{kind} {sum(name.startswith(kind) for name in named) + 1}"] = child
+    if not named:
+        print(f"no child processes found for {pid}: the network processes' CPU is not counted")
+    return named
+
+
+def cpu_spent_since(pids: dict[str, int], before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process spent since ``before``; a process that ended meanwhile (a network
+    process replaced after a failure) is left out, and said so."""
+    spent = {}
+    for name, pid in pids.items():
+        try:
+            spent[name] = cpu_seconds(pid) - before[name]
+        except OSError:
+            print(f"{name} (pid {pid}) ended during the run: its CPU is not counted")
+    return spent
+
+
 def cpu_per_frame(spent_s: dict[str, float], elapsed_s: float, frames: int) -> dict[str, tuple[float, float]]:
     """Each process's CPU seconds over a run as ``(cores, CPU ms per frame)``, and their ``total``."""
     rows = {name: (spent / elapsed_s, spent * 1000 / frames) for name, spent in spent_s.items()}
@@ -118,8 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         service = ChallengeService(stack.keys)
         asyncio.run(latency_run(stack.kafka, service, recordings, 1, 1))  # warm-up
         pids = {w.role: w.pid for w in stack.workers}
-        processor = pids["processor"]
-        pids |= {f"network {i + 1}": pid for i, pid in enumerate(child_pids(processor))}
+        pids |= processor_children(pids["processor"])
         pids["bench"] = os.getpid()
         if args.broker_pid_file:
             pids["broker"] = int(args.broker_pid_file.read_text().split()[0])
@@ -127,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         began = time.time()
         run = asyncio.run(latency_run(stack.kafka, service, recordings, args.sessions, args.rounds))
         elapsed = time.time() - began
-        spent = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
+        spent = cpu_spent_since(pids, cpu)
         topics = stack.kafka.topics
         records = [
             asyncio.run(_records(stack.kafka, t))

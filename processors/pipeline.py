@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,14 +33,12 @@ class FrameResult:
     dead_letter: DeadLetter | None
     analysis: FrameAnalysis | None = None
 
-    def findings(self) -> tuple[Any, ...]:
-        """What the result tells the verifier and operators, without the time FaceMesh took (the
-        one thing that differs between two analyses of the same frame record)."""
-        observation, letter = self.observation, self.dead_letter
-        return (
-            observation and (observation.session_id, observation.seq, observation.faces, observation.error),
-            letter and (letter.reason, letter.source_offset),
-        )
+    def findings(self) -> tuple[Observation | None, DeadLetter | None]:
+        """What the result tells the verifier and operators: the observation without the time
+        FaceMesh took (the one thing that differs between two analyses of the same frame
+        record), and the dead letter."""
+        observation = self.observation and replace(self.observation, inference_ms=0.0)
+        return observation, self.dead_letter
 
 
 def process_frame(

@@ -23,9 +23,11 @@ def test_same_results_ignores_the_inference_time_only() -> None:
         replace(r, observation=replace(r.observation, inference_ms=9.0)) for r in results if r.observation
     ]
     moved = [results[0], observed(1, (51.5, 60.0))]
+    elsewhere = [results[0], replace(results[1], observation=replace(results[1].observation, frame_offset=7))]
 
     assert same_results(results, slower)
     assert not same_results(results, moved)
+    assert not same_results(results, elsewhere)  # the identity stage reads the frame back by it
     assert not same_results(results, results[:1])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from benchmarks.hops import HOPS, child_pids, cpu_per_frame, session_hops
+from benchmarks.hops import HOPS, child_pids, cpu_per_frame, cpu_spent_since, processor_children, session_hops
 from benchmarks.measure import LatencyRun
 
 SID = "s-1"
@@ -99,3 +99,31 @@ def test_child_pids_finds_a_running_child() -> None:
         finally:
             child.kill()
     assert child.pid not in child_pids(os.getpid())
+
+
+def sleeper(marker: str = "") -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", f"import time; {marker}=1; time.sleep(30)"])
+
+
+def test_processor_children_names_the_resource_tracker_apart() -> None:
+    tracker, network = sleeper("resource_tracker"), sleeper("network")
+    try:
+        named = processor_children(os.getpid())
+        assert tracker.pid in {pid for name, pid in named.items() if name.startswith("resource tracker ")}
+        assert network.pid in {pid for name, pid in named.items() if name.startswith("network ")}
+    finally:
+        for child in (tracker, network):
+            child.kill()
+            child.wait()
+
+
+def test_cpu_spent_since_leaves_out_a_process_that_ended() -> None:
+    child = sleeper()
+    pids = {"bench": os.getpid(), "gone": child.pid}
+    before = {"bench": 0.0, "gone": 0.0}
+    child.kill()
+    child.wait()
+
+    spent = cpu_spent_since(pids, before)
+
+    assert set(spent) == {"bench"} and spent["bench"] > 0
