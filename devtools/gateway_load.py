@@ -210,7 +210,7 @@ async def _listen(ws: Any, result: StreamResult) -> None:
 
 
 class GatewayHarness:
-    """A broker of our own (to pause it), a verifier process and a ``liveness gateway`` process on it."""
+    """A broker of our own (to pause it), a processor, a verifier and a ``liveness gateway`` process on it."""
 
     def __init__(self, work_dir: Path, partitions: int = 4) -> None:
         from devtools.broker import BrokerConfig, LocalBroker, free_ports
