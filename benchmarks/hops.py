@@ -97,17 +97,15 @@ def child_pids(pid: int) -> list[int]:
 
 
 def processor_children(pid: int) -> dict[str, int]:
-    """The processor's child processes by what they are: its face-network processes (started by
-    multiprocessing's spawn), multiprocessing's resource tracker (which starts with them and stays
-    idle), and any other child, each numbered: ``network 1``, ``resource tracker 1``, ``child 1``."""
+    """The processor's child processes by what they are: its face-network processes, and
+    multiprocessing's resource tracker (which starts with them and stays idle)."""
     named: dict[str, int] = {}
     for child in child_pids(pid):
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:  # ended meanwhile
             continue
-        kinds = {b"spawn_main": "network", b"resource_tracker": "resource tracker"}
-        kind = next((name for marker, name in kinds.items() if marker in command), "child")
+        kind = "resource tracker" if b"resource_tracker" in command else "network"
         named[f"{kind} {sum(name.startswith(kind) for name in named) + 1}"] = child
     if not named:
         print(f"no child processes found for {pid}: the network processes' CPU is not counted")

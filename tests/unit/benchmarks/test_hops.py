@@ -106,7 +106,7 @@ def sleeper(marker: str = "") -> subprocess.Popen[bytes]:
 
 
 def test_processor_children_names_the_resource_tracker_apart() -> None:
-    tracker, network = sleeper("resource_tracker"), sleeper("spawn_main")
+    tracker, network = sleeper("resource_tracker"), sleeper("network")
     try:
         named = processor_children(os.getpid())
         assert tracker.pid in {pid for name, pid in named.items() if name.startswith("resource tracker ")}
