@@ -86,26 +86,38 @@ def session_hops(
 
 def child_pids(pid: int) -> list[int]:
     """The processes ``pid`` started that still run (the processor's network processes), from
-    whichever of its threads started them: the kernel lists a child under the thread that forked it."""
-    children: list[int] = []
-    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
-        try:
-            children += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:  # a thread that ended meanwhile
+    whichever of its threads started them, found by the parent pid in each process's ``stat``.
+
+    ``/proc/<pid>/task/<tid>/children`` would be shorter, but the kernel documents it as
+    unreliable while other children come and go, and a test run has many.
+    """
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
-    return sorted(set(children))
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        # The command name in parentheses may hold spaces; the state and the parent pid follow it.
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) == pid and state != "Z":
+            children.append(int(entry.name))
+    return sorted(children)
 
 
 def processor_children(pid: int) -> dict[str, int]:
-    """The processor's child processes by what they are: its face-network processes, and
-    multiprocessing's resource tracker (which starts with them and stays idle)."""
+    """The processor's child processes by what they are: its face-network processes (started by
+    multiprocessing's spawn), multiprocessing's resource tracker (which starts with them and stays
+    idle), and any other child, each numbered: ``network 1``, ``resource tracker 1``, ``child 1``."""
     named: dict[str, int] = {}
     for child in child_pids(pid):
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:  # ended meanwhile
             continue
-        kind = "resource tracker" if b"resource_tracker" in command else "network"
+        kinds = {b"spawn_main": "network", b"resource_tracker": "resource tracker"}
+        kind = next((name for marker, name in kinds.items() if marker in command), "child")
         named[f"{kind} {sum(name.startswith(kind) for name in named) + 1}"] = child
     if not named:
         print(f"no child processes found for {pid}: the network processes' CPU is not counted")

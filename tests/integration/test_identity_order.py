@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from skimage import data
 
+from benchmarks.hops import processor_children
 from devtools.stack import Stack
 from processors.agent import BACKGROUND_NICENESS
 from producers.publisher import SessionPublisher
@@ -123,12 +124,8 @@ def test_the_background_lane_runs_below_the_worker_and_the_awaited_lane_at_its_p
     pid = processor_only.workers[0].pid
     worker = nice_of(pid)
     threads = [nice_of(pid, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
-    networks = [
-        nice_of(int(child))
-        for tid in os.listdir(f"/proc/{pid}/task")
-        for child in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
-        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
+    children = processor_children(pid)
+    networks = [nice_of(child) for name, child in children.items() if name.startswith("network")]
 
     # The background lane's and the evidence stage's threads, and the threads their FaceMesh
     # started; the rest as the worker.

@@ -71,7 +71,7 @@ def test_cpu_per_frame_gives_cores_and_ms_per_frame_and_their_total() -> None:
 
 
 def test_child_pids_finds_a_child_started_from_another_thread() -> None:
-    # The kernel lists a child under the thread that forked it, while that thread lives.
+    # A child started from another thread has the process, not the thread, as its parent.
     started: list[subprocess.Popen[bytes]] = []
     done = threading.Event()
 
@@ -106,7 +106,7 @@ def sleeper(marker: str = "") -> subprocess.Popen[bytes]:
 
 
 def test_processor_children_names_the_resource_tracker_apart() -> None:
-    tracker, network = sleeper("resource_tracker"), sleeper("network")
+    tracker, network = sleeper("resource_tracker"), sleeper("spawn_main")
     try:
         named = processor_children(os.getpid())
         assert tracker.pid in {pid for name, pid in named.items() if name.startswith("resource tracker ")}
