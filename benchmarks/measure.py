@@ -8,7 +8,7 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -308,6 +308,17 @@ async def latency_run(
         return await _latency_run(kafka, service, recordings, concurrent, rounds, lockstep)
 
 
+async def until_received(received: Mapping[str, float], session_ids: set[str], timeout_s: float) -> None:
+    """Wait until every one of ``session_ids`` has an arrival time in ``received``; raises
+    ``TimeoutError`` naming how many are missing after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not session_ids <= received.keys():
+        if time.monotonic() > deadline:
+            missing = len(session_ids - received.keys())
+            raise TimeoutError(f"{missing} of {len(session_ids)} decisions missing after {timeout_s:.0f} s")
+        await asyncio.sleep(0.05)
+
+
 @contextmanager
 def _bench_collector_frozen() -> Iterator[None]:
     """The bench's own start-up objects left out of its garbage collector's full passes meanwhile.
@@ -354,7 +365,10 @@ async def _latency_run(
 
         lanes = await asyncio.gather(*(lane(i) for i in range(concurrent)))
         runs = [run for lane_runs in lanes for run in lane_runs]
-        await watcher.wait_for({sid for sid, _, _ in runs}, timeout_s=120)
+        # The collector alone reads the decisions: a second reader of the same consumer (the
+        # watcher's own ``wait_for``) would take some of the last ones, and those sessions would
+        # get no arrival time at all.
+        await until_received(received, {sid for sid, _, _ in runs}, timeout_s=120)
         await asyncio.sleep(0.2)
         stop.set()
         await collector

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from benchmarks.measure import P99_FROM_LOAD, P99_SESSIONS, rounds_for_p99
+from benchmarks.measure import P99_FROM_LOAD, P99_SESSIONS, rounds_for_p99, until_received
 
 
 @pytest.mark.parametrize("concurrent", [P99_FROM_LOAD, 7, 8, 11, 14, 20])
@@ -20,3 +22,21 @@ def test_small_loads_keep_the_rounds_asked_for() -> None:
 
 def test_more_rounds_asked_for_than_the_p99_needs_are_kept() -> None:
     assert rounds_for_p99(50, rounds=5) == 5
+
+
+async def test_until_received_returns_once_every_session_has_arrived() -> None:
+    received: dict[str, float] = {"a": 1.0}
+
+    async def arrive_later() -> None:
+        await asyncio.sleep(0.1)
+        received["b"] = 2.0
+
+    arrival = asyncio.create_task(arrive_later())
+    await until_received(received, {"a", "b"}, timeout_s=5)
+    assert arrival.done()
+    await arrival
+
+
+async def test_until_received_names_the_missing_sessions_after_the_timeout() -> None:
+    with pytest.raises(TimeoutError, match="1 of 2 decisions missing"):
+        await until_received({"a": 1.0}, {"a", "b"}, timeout_s=0.1)
