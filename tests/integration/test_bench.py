@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import measure, verifier_paced
+from benchmarks import kafka_shell, measure, verifier_paced
 from benchmarks.run import format_report, run_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -53,3 +53,12 @@ def test_paced_verifier_reports_its_cpu_per_event(
     assert 30 <= figures["events"] <= 60
     assert figures["committed"] == figures["events"]  # the verifier handled every one
     assert 0 < figures["cpu_ms_per_event"] < 1_000 and figures["cores"] > 0
+
+
+@pytest.mark.parametrize("shell", kafka_shell.SHELLS)
+def test_each_kafka_shell_answers_every_paced_frame_and_reports_its_cpu(
+    kafka_bootstrap: str, shell: str
+) -> None:
+    # The harness waits for an observation per frame, so a shell that drops or stalls fails here.
+    cpu_ms = kafka_shell.shell_cpu_ms_per_frame(kafka_bootstrap, shell, fps=50, seconds=2)
+    assert 0 < cpu_ms < 1_000
