@@ -22,8 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -89,17 +91,26 @@ def shell_cpu_ms_per_frame(bootstrap: str, shell: str, fps: float, seconds: floa
     asyncio.run(_create_topics(bootstrap, frames, observations))
     command = [sys.executable, "-m", "benchmarks.kafka_shell", "--serve", shell, "--run", run]
     env = {**os.environ, "LIVENESS_BOOTSTRAP": bootstrap}
-    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as server:
-        try:
-            warm = asyncio.run(paced_send(bootstrap, frames, fps, WARM_UP_S))
-            asyncio.run(until_answered(bootstrap, observations, warm, timeout_s=120))
-            before = cpu_seconds(server.pid)
-            sent = asyncio.run(paced_send(bootstrap, frames, fps, seconds, first=warm))
-            asyncio.run(until_answered(bootstrap, observations, warm + sent, timeout_s=60))
-            return (cpu_seconds(server.pid) - before) * 1000 / sent
-        finally:
-            server.terminate()
-            server.wait(30)
+    try:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        with subprocess.Popen(command, env=env, **quiet) as server:
+            try:
+                warm = asyncio.run(paced_send(bootstrap, frames, fps, WARM_UP_S))
+                asyncio.run(until_answered(bootstrap, observations, warm, timeout_s=120))
+                before = cpu_seconds(server.pid)
+                sent = asyncio.run(paced_send(bootstrap, frames, fps, seconds, first=warm))
+                asyncio.run(until_answered(bootstrap, observations, warm + sent, timeout_s=60))
+                return (cpu_seconds(server.pid) - before) * 1000 / sent
+            finally:
+                server.terminate()
+                server.wait(30)
+    finally:
+        shutil.rmtree(faust_data_dir(run), ignore_errors=True)
+        asyncio.run(_delete_topics(bootstrap, frames, observations))
+
+
+def faust_data_dir(run: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"shell-{run}-faust"
 
 
 async def _create_topics(bootstrap: str, *topics: str) -> None:
@@ -107,6 +118,15 @@ async def _create_topics(bootstrap: str, *topics: str) -> None:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
+    finally:
+        await admin.close()
+
+
+async def _delete_topics(bootstrap: str, *topics: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(list(topics))
     finally:
         await admin.close()
 
@@ -142,7 +162,7 @@ def serve_faust(bootstrap: str, run: str) -> None:
     kafka = KafkaSettings(bootstrap=bootstrap)
     app = WorkerApp(
         f"shell-{run}-faust",
-        datadir=str(Path("/tmp") / f"shell-{run}-faust"),
+        datadir=str(faust_data_dir(run)),
         **common_app_options(kafka, None, LINGER_S),
     )
     frames = app.topic(f"shell-{run}-frames", key_type=bytes, value_type=bytes)
