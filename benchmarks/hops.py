@@ -85,8 +85,9 @@ def session_hops(
 
 
 def child_pids(pid: int) -> list[int]:
-    """The processes ``pid`` started that still run (the processor's network processes), from
-    whichever of its threads started them, found by the parent pid in each process's ``stat``.
+    """The processes ``pid`` started that still run (for the processor: its network processes and
+    multiprocessing's resource tracker), from whichever of its threads started them, found by the
+    parent pid in each process's ``stat``.
 
     ``/proc/<pid>/task/<tid>/children`` would be shorter, but the kernel documents it as
     unreliable while other children come and go, and a test run has many.

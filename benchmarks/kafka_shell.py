@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from benchmarks.measure import cpu_seconds
 from runtime.settings import KafkaSettings, existing_bootstrap_from_env
@@ -76,9 +78,14 @@ async def records_in(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-async def until_answered(bootstrap: str, topic: str, count: int, timeout_s: float) -> None:
+async def until_answered(
+    bootstrap: str, topic: str, count: int, timeout_s: float, server: subprocess.Popen[bytes]
+) -> None:
+    """Wait until ``topic`` holds ``count`` answers; fails at once if the shell's process ended."""
     deadline = time.monotonic() + timeout_s
     while await records_in(bootstrap, topic) < count:
+        if server.poll() is not None:
+            raise RuntimeError(f"the shell exited ({server.returncode}) before answering")
         if time.monotonic() > deadline:
             raise TimeoutError(f"the shell answered fewer than {count} records in {timeout_s:.0f} s")
         await asyncio.sleep(0.2)
@@ -88,25 +95,52 @@ def shell_cpu_ms_per_frame(bootstrap: str, shell: str, fps: float, seconds: floa
     """One shell's process CPU per frame over a paced load, on topics of its own."""
     run = uuid.uuid4().hex[:8]
     frames, observations = f"shell-{run}-frames", f"shell-{run}-observations"
-    asyncio.run(_create_topics(bootstrap, frames, observations))
     command = [sys.executable, "-m", "benchmarks.kafka_shell", "--serve", shell, "--run", run]
     env = {**os.environ, "LIVENESS_BOOTSTRAP": bootstrap}
     try:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        with subprocess.Popen(command, env=env, **quiet) as server:
+        asyncio.run(_create_topics(bootstrap, frames, observations))
+        # Its output is kept in a file, not a pipe: a pipe nobody reads would block the shell.
+        with (
+            tempfile.TemporaryFile() as log,
+            subprocess.Popen(command, env=env, stdout=log, stderr=log) as server,
+        ):
             try:
-                warm = asyncio.run(paced_send(bootstrap, frames, fps, WARM_UP_S))
-                asyncio.run(until_answered(bootstrap, observations, warm, timeout_s=120))
-                before = cpu_seconds(server.pid)
-                sent = asyncio.run(paced_send(bootstrap, frames, fps, seconds, first=warm))
-                asyncio.run(until_answered(bootstrap, observations, warm + sent, timeout_s=60))
-                return (cpu_seconds(server.pid) - before) * 1000 / sent
+                return _measure(bootstrap, server, frames, observations, fps, seconds)
+            except RuntimeError as exc:
+                log.seek(0)
+                raise RuntimeError(f"{exc}: {log.read().decode(errors='replace')[-2000:]}") from None
             finally:
-                server.terminate()
-                server.wait(30)
+                _stop(server)
     finally:
         shutil.rmtree(faust_data_dir(run), ignore_errors=True)
         asyncio.run(_delete_topics(bootstrap, frames, observations))
+
+
+def _measure(
+    bootstrap: str,
+    server: subprocess.Popen[bytes],
+    frames: str,
+    observations: str,
+    fps: float,
+    seconds: float,
+) -> float:
+    warm = asyncio.run(paced_send(bootstrap, frames, fps, WARM_UP_S))
+    asyncio.run(until_answered(bootstrap, observations, warm, 120, server))
+    before = cpu_seconds(server.pid)
+    sent = asyncio.run(paced_send(bootstrap, frames, fps, seconds, first=warm))
+    if sent == 0:
+        raise ValueError(f"{seconds} s at {fps} frames/s is not one frame")
+    asyncio.run(until_answered(bootstrap, observations, warm + sent, 60, server))
+    return (cpu_seconds(server.pid) - before) * 1000 / sent
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def faust_data_dir(run: str) -> Path:
@@ -123,10 +157,12 @@ async def _create_topics(bootstrap: str, *topics: str) -> None:
 
 
 async def _delete_topics(bootstrap: str, *topics: str) -> None:
+    """Remove a measurement's topics; one that is not there (its creation failed) is no error."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.delete_topics(list(topics))
+        with contextlib.suppress(KafkaError):
+            await admin.delete_topics(list(topics))
     finally:
         await admin.close()
 

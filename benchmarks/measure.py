@@ -308,11 +308,19 @@ async def latency_run(
         return await _latency_run(kafka, service, recordings, concurrent, rounds, lockstep)
 
 
-async def until_received(received: Mapping[str, float], session_ids: set[str], timeout_s: float) -> None:
+async def until_received(
+    received: Mapping[str, float],
+    session_ids: set[str],
+    timeout_s: float,
+    reader: asyncio.Task[None] | None = None,
+) -> None:
     """Wait until every one of ``session_ids`` has an arrival time in ``received``; raises
-    ``TimeoutError`` naming how many are missing after ``timeout_s``."""
+    ``TimeoutError`` counting the missing ones after ``timeout_s``, and stops waiting as soon as
+    the ``reader`` filling ``received`` has ended (its own error, if any, is raised by awaiting it)."""
     deadline = time.monotonic() + timeout_s
     while not session_ids <= received.keys():
+        if reader is not None and reader.done():
+            return
         if time.monotonic() > deadline:
             missing = len(session_ids - received.keys())
             raise TimeoutError(f"{missing} of {len(session_ids)} decisions missing after {timeout_s:.0f} s")
@@ -368,10 +376,12 @@ async def _latency_run(
         # The collector alone reads the decisions: a second reader of the same consumer (the
         # watcher's own ``wait_for``) would take some of the last ones, and those sessions would
         # get no arrival time at all.
-        await until_received(received, {sid for sid, _, _ in runs}, timeout_s=120)
-        await asyncio.sleep(0.2)
-        stop.set()
-        await collector
+        try:
+            await until_received(received, {sid for sid, _, _ in runs}, timeout_s=120, reader=collector)
+            await asyncio.sleep(0.2)
+        finally:
+            stop.set()
+            await collector
     return LatencyRun(runs, received, dict(watcher.seen))
 
 

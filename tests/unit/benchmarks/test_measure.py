@@ -37,6 +37,18 @@ async def test_until_received_returns_once_every_session_has_arrived() -> None:
     await arrival
 
 
-async def test_until_received_names_the_missing_sessions_after_the_timeout() -> None:
+async def test_until_received_counts_the_missing_sessions_after_the_timeout() -> None:
     with pytest.raises(TimeoutError, match="1 of 2 decisions missing"):
         await until_received({"a": 1.0}, {"a", "b"}, timeout_s=0.1)
+
+
+async def test_until_received_stops_waiting_when_its_reader_has_ended() -> None:
+    async def failing_reader() -> None:
+        raise ConnectionError("broker gone")
+
+    reader = asyncio.create_task(failing_reader())
+    started = asyncio.get_running_loop().time()
+    await until_received({}, {"a"}, timeout_s=30, reader=reader)
+    assert asyncio.get_running_loop().time() - started < 5
+    with pytest.raises(ConnectionError):
+        await reader
