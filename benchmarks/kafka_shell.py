@@ -37,7 +37,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from benchmarks.measure import cpu_seconds
-from runtime.settings import KafkaSettings, existing_bootstrap_from_env
+from runtime.settings import KafkaSettings, child_env, existing_bootstrap_from_env
 
 SHELLS = ("faust", "plain")
 PARTITIONS = 4
@@ -96,7 +96,7 @@ def shell_cpu_ms_per_frame(bootstrap: str, shell: str, fps: float, seconds: floa
     run = uuid.uuid4().hex[:8]
     frames, observations = f"shell-{run}-frames", f"shell-{run}-observations"
     command = [sys.executable, "-m", "benchmarks.kafka_shell", "--serve", shell, "--run", run]
-    env = {**os.environ, "LIVENESS_BOOTSTRAP": bootstrap}
+    env = child_env({"LIVENESS_BOOTSTRAP": bootstrap})
     try:
         asyncio.run(_create_topics(bootstrap, frames, observations))
         # Its output is kept in a file, not a pipe: a pipe nobody reads would block the shell.
