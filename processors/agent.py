@@ -54,9 +54,11 @@ class ProcessorSettings:
     # few ms at camera rates: a short linger sends it almost at once.
     producer_linger_s: float = 0.001
     identity_stage: bool = True  # answer the verifier's identity requests (needs the face model)
-    # Analysed frames kept for the identity stage (~35 KB each): a few seconds of frames at full
-    # rate, more than the verifier's usual delay between an observation and its request.
+    # Analysed frames kept for the identity stage (~35 KB each at 640 pixels): a few seconds of
+    # frames at full rate, more than the verifier's usual delay between an observation and its
+    # request; fewer when frames are large, so that they never hold more than the byte budget.
     identity_recent_frames: int = 512
+    identity_recent_bytes: int = 64 * 1024 * 1024
     evidence_stage: bool = True  # copy each decision's reference and audit frames to the evidence topic
 
 
@@ -78,7 +80,9 @@ def make_processor_app(kafka: KafkaSettings, settings: ProcessorSettings | None 
         FaceAnalyzer, max_num_faces=settings.max_faces, limits=settings.limits
     ).result()
     keeps_frames = settings.identity_stage or settings.evidence_stage
-    recent = RecentFrames(settings.identity_recent_frames if keeps_frames else 0)
+    recent = RecentFrames(
+        settings.identity_recent_frames if keeps_frames else 0, settings.identity_recent_bytes
+    )
 
     @app.agent(frames)
     async def analyse_frames(stream: faust.StreamT) -> None:

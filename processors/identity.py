@@ -185,6 +185,11 @@ class AnalysedFrame:
     jpeg: bytes
     meshes: tuple[NDArray[np.float64], ...]
 
+    @property
+    def held_bytes(self) -> int:
+        """What holding it costs: the JPEG and the landmark arrays."""
+        return len(self.jpeg) + sum(mesh.nbytes for mesh in self.meshes)
+
 
 class RecentFrames:
     """The last ``capacity`` frames the processor analysed, by partition and offset on the frames topic.
@@ -193,21 +198,36 @@ class RecentFrames:
     rest that just completed), so a request usually finds its frame here: no read-back from
     Kafka and no second FaceMesh run. The landmarks are FaceMesh's own, unrounded, for the
     same decoded image in static-image mode, so the chip and the embedding are those a second
-    run would give. ~35 KB per frame (the JPEG and a 468x3 float64 mesh per face). Not
-    thread-safe: the worker uses it from its event loop only.
+    run would give. ~35 KB per frame at 640 pixels (the JPEG and a 468x3 float64 mesh per face).
+
+    Bounded in bytes as well as in frames: clients that send large frames (1080p JPEGs of
+    several hundred KB, up to the decode limit) would otherwise make ``capacity`` frames
+    hundreds of MB and push the worker past its memory limit. Then fewer frames are held, and
+    a request for an older one reads it back from the topic. The newest frame is always held.
+    Not thread-safe: the worker uses it from its event loop only.
     """
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
+    def __init__(self, capacity: int, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.capacity, self.max_bytes = capacity, max_bytes
         self._frames: OrderedDict[tuple[int, int], AnalysedFrame] = OrderedDict()
+        self._bytes = 0
 
     def keep(self, partition: int, offset: int, frame: AnalysedFrame) -> None:
-        """Remember one analysed frame, forgetting the oldest beyond ``capacity``."""
+        """Remember one analysed frame, forgetting the oldest beyond ``capacity`` or ``max_bytes``."""
         if self.capacity <= 0:
             return
+        replaced = self._frames.pop((partition, offset), None)
+        if replaced is not None:
+            self._bytes -= replaced.held_bytes
         self._frames[(partition, offset)] = frame
-        while len(self._frames) > self.capacity:
-            self._frames.popitem(last=False)
+        self._bytes += frame.held_bytes
+        while len(self._frames) > self.capacity or (self._bytes > self.max_bytes and len(self._frames) > 1):
+            self._bytes -= self._frames.popitem(last=False)[1].held_bytes
+
+    @property
+    def held_bytes(self) -> int:
+        """The bytes of every frame held (JPEGs and landmarks)."""
+        return self._bytes
 
     def get(self, partition: int, offset: int | None) -> AnalysedFrame | None:
         """The frame at ``offset`` of ``partition``, if still held."""

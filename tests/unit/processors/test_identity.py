@@ -341,6 +341,26 @@ def test_recent_frames_hold_the_newest_up_to_capacity() -> None:
     assert len(recent) == 2
 
 
+def test_recent_frames_forget_the_oldest_beyond_their_byte_budget() -> None:
+    recent = RecentFrames(512, max_bytes=2_500)
+    mesh = np.zeros((468, 3))  # 11,232 bytes: one frame with a face is over the budget alone
+    for offset in range(3):
+        recent.keep(0, offset, AnalysedFrame(b"j" * 1_000, ()))
+    assert [recent.get(0, o) is not None for o in range(3)] == [False, True, True]  # 2,000 bytes held
+    assert recent.held_bytes == 2_000
+
+    recent.keep(0, 3, AnalysedFrame(b"j" * 100, (mesh,)))
+    assert len(recent) == 1 and recent.get(0, 3) is not None  # the newest is held even over budget
+    assert recent.held_bytes == 100 + mesh.nbytes
+
+
+def test_recent_frames_count_a_frame_kept_twice_once() -> None:
+    recent = RecentFrames(4, max_bytes=10_000)
+    for _ in range(3):
+        recent.keep(0, 7, AnalysedFrame(b"j" * 1_000, ()))
+    assert len(recent) == 1 and recent.held_bytes == 1_000
+
+
 def test_recent_frames_of_capacity_zero_hold_nothing() -> None:
     recent = RecentFrames(0)
     recent.keep(0, 1, AnalysedFrame(b"jpeg", ()))
