@@ -107,6 +107,10 @@ def child_pids(pid: int) -> list[int]:
     return sorted(children)
 
 
+# What a processor child's command line holds, and what the child is.
+CHILD_KINDS = {b"spawn_main": "network", b"resource_tracker": "resource tracker"}
+
+
 def processor_children(pid: int) -> dict[str, int]:
     """The processor's child processes by what they are: its face-network processes (started by
     multiprocessing's spawn), multiprocessing's resource tracker (which starts with them and stays
@@ -117,8 +121,7 @@ def processor_children(pid: int) -> dict[str, int]:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:  # ended meanwhile
             continue
-        kinds = {b"spawn_main": "network", b"resource_tracker": "resource tracker"}
-        kind = next((name for marker, name in kinds.items() if marker in command), "child")
+        kind = next((name for marker, name in CHILD_KINDS.items() if marker in command), "child")
         named[f"{kind} {sum(name.startswith(kind) for name in named) + 1}"] = child
     if not named:
         print(f"no child processes found for {pid}: the network processes' CPU is not counted")

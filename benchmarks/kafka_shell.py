@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import subprocess
@@ -33,11 +32,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
 
 from benchmarks.measure import cpu_seconds
+from liveness.topics_admin import delete_topics, ensure_topics
 from runtime.settings import KafkaSettings, child_env, existing_bootstrap_from_env
+from runtime.topics import TopicSpec
 
 SHELLS = ("faust", "plain")
 PARTITIONS = 4
@@ -67,28 +66,24 @@ async def paced_send(bootstrap: str, topic: str, fps: float, seconds: float, fir
         await producer.stop()
 
 
-async def records_in(bootstrap: str, topic: str) -> int:
-    """How many records ``topic`` holds (the sum of its partitions' end offsets)."""
+async def until_answered(
+    bootstrap: str, topic: str, count: int, timeout_s: float, server: subprocess.Popen[bytes]
+) -> None:
+    """Wait until ``topic`` holds ``count`` answers (the sum of its partitions' end offsets);
+    fails at once if the shell's process ended."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum((await consumer.end_offsets(partitions)).values())
+        deadline = time.monotonic() + timeout_s
+        while sum((await consumer.end_offsets(partitions)).values()) < count:
+            if server.poll() is not None:
+                raise RuntimeError(f"the shell exited ({server.returncode}) before answering")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the shell answered fewer than {count} records in {timeout_s:.0f} s")
+            await asyncio.sleep(0.2)
     finally:
         await consumer.stop()
-
-
-async def until_answered(
-    bootstrap: str, topic: str, count: int, timeout_s: float, server: subprocess.Popen[bytes]
-) -> None:
-    """Wait until ``topic`` holds ``count`` answers; fails at once if the shell's process ended."""
-    deadline = time.monotonic() + timeout_s
-    while await records_in(bootstrap, topic) < count:
-        if server.poll() is not None:
-            raise RuntimeError(f"the shell exited ({server.returncode}) before answering")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the shell answered fewer than {count} records in {timeout_s:.0f} s")
-        await asyncio.sleep(0.2)
 
 
 def shell_cpu_ms_per_frame(bootstrap: str, shell: str, fps: float, seconds: float) -> float:
@@ -98,7 +93,7 @@ def shell_cpu_ms_per_frame(bootstrap: str, shell: str, fps: float, seconds: floa
     command = [sys.executable, "-m", "benchmarks.kafka_shell", "--serve", shell, "--run", run]
     env = child_env({"LIVENESS_BOOTSTRAP": bootstrap})
     try:
-        asyncio.run(_create_topics(bootstrap, frames, observations))
+        asyncio.run(ensure_topics(bootstrap, [TopicSpec(t, PARTITIONS) for t in (frames, observations)]))
         # Its output is kept in a file, not a pipe: a pipe nobody reads would block the shell.
         with (
             tempfile.TemporaryFile() as log,
@@ -113,7 +108,7 @@ def shell_cpu_ms_per_frame(bootstrap: str, shell: str, fps: float, seconds: floa
                 _stop(server)
     finally:
         shutil.rmtree(faust_data_dir(run), ignore_errors=True)
-        asyncio.run(_delete_topics(bootstrap, frames, observations))
+        asyncio.run(delete_topics(bootstrap, [frames, observations]))
 
 
 def _measure(
@@ -145,26 +140,6 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 def faust_data_dir(run: str) -> Path:
     return Path(tempfile.gettempdir()) / f"shell-{run}-faust"
-
-
-async def _create_topics(bootstrap: str, *topics: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
-    finally:
-        await admin.close()
-
-
-async def _delete_topics(bootstrap: str, *topics: str) -> None:
-    """Remove a measurement's topics; one that is not there (its creation failed) is no error."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        with contextlib.suppress(KafkaError):
-            await admin.delete_topics(list(topics))
-    finally:
-        await admin.close()
 
 
 async def serve_plain(bootstrap: str, run: str) -> None:

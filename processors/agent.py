@@ -30,7 +30,13 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.evidence import EvidenceKeeper
-from processors.identity import AnalysedFrame, IdentityModel, IdentityStage, RecentFrames
+from processors.identity import (
+    RECENT_FRAMES_MAX_BYTES,
+    AnalysedFrame,
+    IdentityModel,
+    IdentityStage,
+    RecentFrames,
+)
 from processors.landmarks import FaceAnalyzer, FrameLimits
 from processors.pipeline import FrameResult, analyse_batch, server_time_refusal
 from runtime import logs, metrics
@@ -58,7 +64,7 @@ class ProcessorSettings:
     # frames at full rate, more than the verifier's usual delay between an observation and its
     # request; fewer when frames are large, so that they never hold more than the byte budget.
     identity_recent_frames: int = 512
-    identity_recent_bytes: int = 64 * 1024 * 1024
+    identity_recent_bytes: int = RECENT_FRAMES_MAX_BYTES
     evidence_stage: bool = True  # copy each decision's reference and audit frames to the evidence topic
 
 

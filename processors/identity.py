@@ -191,6 +191,10 @@ class AnalysedFrame:
         return len(self.jpeg) + sum(mesh.nbytes for mesh in self.meshes)
 
 
+# What the frames kept for the identity stage may hold at most, whatever their size.
+RECENT_FRAMES_MAX_BYTES = 64 * 1024 * 1024
+
+
 class RecentFrames:
     """The last ``capacity`` frames the processor analysed, by partition and offset on the frames topic.
 
@@ -207,7 +211,7 @@ class RecentFrames:
     Not thread-safe: the worker uses it from its event loop only.
     """
 
-    def __init__(self, capacity: int, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, capacity: int, max_bytes: int = RECENT_FRAMES_MAX_BYTES) -> None:
         self.capacity, self.max_bytes = capacity, max_bytes
         self._frames: OrderedDict[tuple[int, int], AnalysedFrame] = OrderedDict()
         self._bytes = 0
